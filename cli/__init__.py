@@ -1,0 +1,1 @@
+"""The ``lightreg`` command line (installed as ``lightreg.cli``): parses, calls the library, prints."""

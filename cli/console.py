@@ -1,0 +1,24 @@
+"""Shared rich consoles and the one way the CLI reports a user's mistake.
+
+Example:
+    >>> from lightreg.cli.console import user_error
+    >>> user_error(["recipe.yaml: no such file"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+out = Console()
+err = Console(stderr=True)
+
+
+def user_error(lines: Iterable[str], code: int = 2) -> NoReturn:
+    """Print each problem on one stderr line and exit with ``code``, never a traceback."""
+    for line in lines:
+        err.print(f"[bold red]error:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=code)

@@ -1,0 +1,3 @@
+"""placeholder"""
+def fit() -> None:
+    """Train."""

@@ -1,0 +1,3 @@
+"""placeholder"""
+def validate() -> None:
+    """Train."""
