@@ -10,7 +10,6 @@ Example:
 from __future__ import annotations
 
 import typer
-
 from lightreg.cli import fit as fit_command
 from lightreg.cli import validate as validate_command
 

@@ -1,3 +1,88 @@
-"""placeholder"""
-def fit() -> None:
-    """Train."""
+"""``lightreg fit``: train a recipe, or continue an interrupted run, and print a summary.
+
+Example:
+    $ lightreg fit recipes/mlp.yaml --set trainer.max_epochs=20
+    $ lightreg fit recipes/mlp.yaml --dry-run
+    $ lightreg fit --resume runs/mlp/version_0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from lightreg.cli.console import err, out, user_error
+from lightreg.cli.recipe_input import load_or_exit
+
+from lightreg.recipe import RECIPE_FILE, Recipe, recipe_to_yaml
+
+
+def fit(
+    recipe: Annotated[
+        str | None, typer.Argument(help="Recipe file, or the name of a shipped recipe.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a key: --set trainer.max_epochs=20 (repeatable)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the fully resolved recipe as YAML and exit.")
+    ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="A run's version directory: continue it from its last.ckpt."),
+    ] = None,
+) -> None:
+    """Train a model from a recipe; end with a summary of the run."""
+    resolved = _resolve(recipe, set_ or [], resume)
+    if dry_run:
+        print(recipe_to_yaml(resolved), end="")
+        return
+    _check_accelerator(resolved)
+    from lightreg.cli.summary import print_summary
+
+    from lightreg.data.datasets import DataError
+    from lightreg.runner import ResumeError, RunInterrupted
+    from lightreg.runner import fit as run_fit
+
+    try:
+        result = run_fit(resolved, resume=resume)
+    except (DataError, ResumeError) as exc:
+        user_error([str(exc)])
+    except RunInterrupted as exc:
+        err.print(f"[yellow]{exc}[/]", highlight=False)
+        raise typer.Exit(code=130) from None
+    if result is not None:
+        print_summary(out, resolved, result)
+
+
+def _resolve(recipe: str | None, overrides: list[str], resume: Path | None) -> Recipe:
+    if resume is None:
+        if recipe is None:
+            user_error(["give a recipe file (e.g. recipes/mlp.yaml) or --resume RUN_DIR"])
+        return load_or_exit(recipe, overrides)
+    if recipe is not None or overrides:
+        user_error(
+            ["--resume continues a run exactly as its recipe.yaml says; drop RECIPE and --set"]
+        )
+    saved = resume / RECIPE_FILE
+    if not saved.is_file():
+        user_error(
+            [f"{resume}: no {RECIPE_FILE}; expected a run directory written by lightreg fit"]
+        )
+    return load_or_exit(str(saved), [])
+
+
+def _check_accelerator(recipe: Recipe) -> None:
+    if recipe.trainer.accelerator not in ("gpu", "cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        user_error(
+            [
+                f"trainer.accelerator = '{recipe.trainer.accelerator}': no CUDA GPU on this "
+                "machine; use --set trainer.accelerator=cpu"
+            ]
+        )

@@ -1,0 +1,21 @@
+"""Load a recipe for a CLI command, turning every recipe problem into exit-code-2 lines.
+
+Example:
+    >>> recipe = load_or_exit("recipes/mlp.yaml", [])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lightreg.cli.console import user_error
+
+from lightreg.recipe import Recipe, RecipeError, load_recipe
+
+
+def load_or_exit(source: str, overrides: Sequence[str]) -> Recipe:
+    """The validated recipe, or one stderr line per problem and exit code 2."""
+    try:
+        return load_recipe(source, overrides)
+    except RecipeError as exc:
+        user_error(exc.problems)

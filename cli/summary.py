@@ -1,0 +1,54 @@
+"""The rich summary table printed at the end of ``lightreg fit``.
+
+Example:
+    >>> from rich.console import Console  # doctest: +SKIP
+    >>> print_summary(Console(), recipe, result)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from lightreg.recipe import Recipe
+from lightreg.runner import FitResult
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
+    """Epochs, best epoch, train/val/test loss and accuracy, the gap, and where the logs are."""
+    table = Table(title=f"lightreg fit: {recipe.name}", show_header=True, header_style="bold")
+    table.add_column("")
+    table.add_column("train", justify="right")
+    table.add_column("val", justify="right")
+    table.add_column("test", justify="right")
+    table.add_column("train-val gap", justify="right")
+    table.add_row(
+        "loss",
+        _fmt(result.metric("train_eval_loss")),
+        _fmt(result.metric("val_loss")),
+        _fmt(result.metric("test_loss")),
+        _fmt(result.gap_loss),
+    )
+    table.add_row(
+        "accuracy",
+        _fmt(result.metric("train_eval_acc")),
+        _fmt(result.metric("val_acc")),
+        _fmt(result.metric("test_acc")),
+        _fmt(result.gap_acc),
+    )
+    console.print(table)
+    stop = "stopped early" if result.stopped_early else "ran to max_epochs"
+    best = "-" if result.best_epoch is None else str(result.best_epoch)
+    console.print(
+        f"epochs run: {result.epochs_run} of {result.max_epochs} ({stop}); "
+        f"best epoch: {best} (0-based, by {recipe.early_stopping.monitor}); "
+        f"weights evaluated: best",
+        highlight=False,
+    )
+    console.print(f"logs and checkpoints: {result.run_dir}", highlight=False, soft_wrap=True)

@@ -1,0 +1,139 @@
+"""Build the DataModule, model, callbacks and Trainer that a :class:`Recipe` describes.
+
+The seams for new pieces: a model type registers in ``lightreg.models.registry``; a
+regularization knob maps to a library callback in :func:`build_callbacks`.
+
+Example:
+    >>> from lightreg.recipe import Recipe
+    >>> recipe = Recipe(name="x", regularization={"l1": 1e-5, "max_norm": 3.0})
+    >>> [type(c).__name__ for c in build_callbacks(recipe, "runs/x/version_0")][:4]
+    ['ModelCheckpoint', 'EarlyStopping', 'WeightPenalty', 'MaxNorm']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+
+from lightreg.data.datamodule import SampleDataModule
+from lightreg.models.base import ClassifierModule
+from lightreg.models.registry import build_model, layout_for
+from lightreg.recipe.schema import Recipe
+
+
+def build_datamodule(recipe: Recipe) -> SampleDataModule:
+    """The DataModule for ``recipe.data``, augmented per ``recipe.regularization.augment``."""
+    data = recipe.data
+    return SampleDataModule(
+        data.dataset,
+        str(data.path) if data.path else None,
+        layout=layout_for(recipe.model.type),
+        label_column=data.label_column,
+        image_size=data.image_size,
+        channels=data.channels,
+        val_fraction=data.val_fraction,
+        test_fraction=data.test_fraction,
+        train_fraction=data.train_fraction,
+        batch_size=data.batch_size,
+        num_workers=data.num_workers,
+        augment=recipe.regularization.augment,
+        seed=recipe.seed,
+    )
+
+
+def build_module(recipe: Recipe, datamodule: SampleDataModule) -> ClassifierModule:
+    """The LightningModule, sized to the data."""
+    return build_model(recipe, datamodule.input_shape, datamodule.num_classes)
+
+
+def build_callbacks(recipe: Recipe, run_dir: str | Path) -> list[Callback]:
+    """Checkpointing plus one library callback per regularization knob the recipe turns on."""
+    from lightreg import callbacks as reg
+
+    stop, rules = recipe.early_stopping, recipe.regularization
+    result: list[Callback] = [
+        ModelCheckpoint(
+            dirpath=str(run_dir),
+            filename="best",
+            monitor=stop.monitor,
+            mode=stop.mode,
+            save_last=True,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
+    ]
+    if stop.enabled:
+        result.append(
+            reg.EarlyStopping(
+                monitor=stop.monitor,
+                patience=stop.patience,
+                mode=stop.mode,
+                min_delta=stop.min_delta,
+                restore_best_weights=stop.restore_best_weights,
+                start_from_epoch=stop.start_from_epoch,
+            )
+        )
+    if rules.l1 or rules.l2:
+        result.append(reg.WeightPenalty(l1=rules.l1, l2=rules.l2))
+    if rules.max_norm is not None:
+        result.append(reg.MaxNorm(max_value=rules.max_norm))
+    mixing = _mixing_callback(recipe)
+    if mixing is not None:
+        result.append(mixing)
+    monitor = rules.overfitting_monitor
+    if monitor.enabled:
+        result.append(
+            reg.OverfittingMonitor(
+                criterion=monitor.criterion,
+                threshold=monitor.threshold,
+                strip=monitor.strip,
+                stop=monitor.stop,
+            )
+        )
+    if rules.weight_stats:
+        result.append(reg.WeightStats())
+    if recipe.trainer.enable_progress_bar:
+        result.append(RichProgressBar(leave=True))
+    return result
+
+
+def _mixing_callback(recipe: Recipe) -> Callback | None:
+    from lightreg import callbacks as reg
+
+    rules = recipe.regularization
+    if rules.mixup_alpha > 0 and rules.cutmix_alpha > 0:
+        return reg.MixUpCutMix(mixup_alpha=rules.mixup_alpha, cutmix_alpha=rules.cutmix_alpha)
+    if rules.mixup_alpha > 0:
+        return reg.MixUp(alpha=rules.mixup_alpha)
+    if rules.cutmix_alpha > 0:
+        return reg.CutMix(alpha=rules.cutmix_alpha)
+    return None
+
+
+def build_trainer(
+    recipe: Recipe, loggers: list[Any], callbacks: list[Callback], run_dir: str | Path
+) -> pl.Trainer:
+    """The Lightning Trainer for ``recipe.trainer``."""
+    cfg = recipe.trainer
+    return pl.Trainer(
+        max_epochs=cfg.max_epochs,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        gradient_clip_val=cfg.gradient_clip_val,
+        sync_batchnorm=cfg.sync_batchnorm,
+        deterministic=cfg.deterministic,
+        limit_train_batches=cfg.limit_train_batches,
+        log_every_n_steps=cfg.log_every_n_steps,
+        enable_progress_bar=cfg.enable_progress_bar,
+        enable_model_summary=False,
+        logger=loggers,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+    )

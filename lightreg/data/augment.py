@@ -1,0 +1,161 @@
+"""Albumentations pipelines for the training split: presets, or an explicit list from the recipe.
+
+Presets (for small images, digits included):
+
+- ``light``: small shifts and rotations.
+- ``moderate``: shift-scale-rotate, brightness/contrast, one Cutout hole (``CoarseDropout``).
+- ``heavy``: stronger of each, two holes, and ``HorizontalFlip`` (only for mirror-invariant classes).
+
+An explicit list names albumentations transforms with their arguments::
+
+    augment:
+      - Affine: {rotate: [-10, 10], p: 0.5}
+      - CoarseDropout: {num_holes_range: [1, 2], p: 0.3}
+
+albumentations is imported lazily: it imports torch, which ``lightreg validate`` avoids unless
+a recipe holds an explicit list.
+
+Example:
+    >>> pipeline = build_augmentation("light")
+    >>> pipeline(image=np.zeros((8, 8, 1), np.float32))["image"].shape
+    (8, 8, 1)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+AugmentSpec = str | list[dict[str, dict[str, Any] | None]] | None
+
+PRESET_STEPS: dict[str, list[dict[str, dict[str, Any]]]] = {
+    "light": [
+        {"Affine": {"translate_percent": [-0.06, 0.06], "rotate": [-8, 8], "p": 0.5}},
+    ],
+    "moderate": [
+        {
+            "Affine": {
+                "translate_percent": [-0.1, 0.1],
+                "scale": [0.9, 1.1],
+                "rotate": [-12, 12],
+                "p": 0.7,
+            }
+        },
+        {"RandomBrightnessContrast": {"brightness_limit": 0.15, "contrast_limit": 0.15, "p": 0.5}},
+        {
+            "CoarseDropout": {
+                "num_holes_range": [1, 1],
+                "hole_height_range": [0.2, 0.3],
+                "hole_width_range": [0.2, 0.3],
+                "fill": 0,
+                "p": 0.3,
+            }
+        },
+    ],
+    "heavy": [
+        {"HorizontalFlip": {"p": 0.5}},
+        {
+            "Affine": {
+                "translate_percent": [-0.15, 0.15],
+                "scale": [0.85, 1.15],
+                "rotate": [-20, 20],
+                "shear": [-8, 8],
+                "p": 0.8,
+            }
+        },
+        {"RandomBrightnessContrast": {"brightness_limit": 0.25, "contrast_limit": 0.25, "p": 0.6}},
+        {
+            "CoarseDropout": {
+                "num_holes_range": [1, 2],
+                "hole_height_range": [0.2, 0.35],
+                "hole_width_range": [0.2, 0.35],
+                "fill": 0,
+                "p": 0.5,
+            }
+        },
+    ],
+}
+
+
+def _steps(spec: AugmentSpec) -> list[dict[str, dict[str, Any] | None]]:
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        return PRESET_STEPS[spec]
+    return spec
+
+
+def _transform_names() -> list[str]:
+    import albumentations as A
+
+    return sorted(
+        name
+        for name in dir(A)
+        if isinstance(getattr(A, name), type)
+        and issubclass(getattr(A, name), A.BasicTransform)
+        and not name.startswith("_")
+    )
+
+
+def augmentation_problems(spec: AugmentSpec, key: str = "regularization.augment") -> list[str]:
+    """Every problem with an augmentation spec, one line each, tied to its key path.
+
+    An unknown transform gets a did-you-mean; bad arguments get albumentations' own message.
+
+    Example:
+        >>> augmentation_problems([{"HorizontalFlp": {"p": 0.5}}])
+        ["regularization.augment[0]: unknown transform 'HorizontalFlp'; did you mean 'HorizontalFlip'?"]
+    """
+    from lightreg.recipe.errors import did_you_mean
+
+    problems: list[str] = []
+    steps = _steps(spec)
+    if not steps:
+        return problems
+    import albumentations as A
+
+    names = _transform_names()
+    for index, step in enumerate(steps):
+        where = f"{key}[{index}]"
+        if not isinstance(step, dict) or len(step) != 1:
+            problems.append(f"{where}: expected one 'TransformName: {{arguments}}' mapping")
+            continue
+        ((name, arguments),) = step.items()
+        if name not in names:
+            hint = did_you_mean(name, names) or "; see albumentations' transform list"
+            problems.append(f"{where}: unknown transform {name!r}{hint}")
+            continue
+        try:
+            getattr(A, name)(**(arguments or {}))
+        except Exception as exc:  # albumentations raises ValueError/TypeError/pydantic errors
+            problems.append(f"{where}.{name}: {_first_lines(exc)}")
+    return problems
+
+
+def _first_lines(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [
+        re.sub(r"\s*\[type=.*$", "", line)
+        for line in lines
+        if not line.startswith("For further information")
+        and not re.match(r"^\d+ validation errors? for", line)
+    ]
+    return " ".join(lines[:3]) or exc.__class__.__name__
+
+
+def build_augmentation(spec: AugmentSpec) -> Any | None:
+    """An ``albumentations.Compose`` for ``spec``, or None when there is nothing to apply.
+
+    Raises:
+        ValueError: listing every problem in the spec.
+    """
+    steps = _steps(spec)
+    if not steps:
+        return None
+    problems = augmentation_problems(spec)
+    if problems:
+        raise ValueError("; ".join(problems))
+    import albumentations as A
+
+    transforms = [getattr(A, name)(**(args or {})) for step in steps for name, args in step.items()]
+    return A.Compose(transforms)

@@ -1,0 +1,179 @@
+"""The shared LightningModule for lightreg's classifiers: loss, torchmetrics, optimizer.
+
+Subclasses only build ``self.net``. Targets may be class indices or soft targets (from MixUp or
+CutMix); the training loss applies label smoothing, evaluation losses are plain cross-entropy so
+that runs with and without smoothing compare fairly. Logs ``{stage}_loss``, ``{stage}_acc`` and,
+for val and test, ``{stage}_ece`` (expected calibration error), once per epoch.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> class Linear(ClassifierModule):
+    ...     def __init__(self):
+    ...         super().__init__(num_classes=3)
+    ...         self.net = nn.Linear(4, 3)
+    >>> Linear()(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
+
+from lightreg.losses import label_smoothing_cross_entropy
+from lightreg.optim import param_groups
+
+OptimizerName = Literal["adamw", "adam", "sgd", "rmsprop"]
+SchedulerName = Literal["none", "cosine", "plateau"]
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "tanh": nn.Tanh,
+}
+
+
+class ClassifierModule(pl.LightningModule):
+    """Training, evaluation and optimization shared by the MLP, CNN and LSTM classifiers.
+
+    Args:
+        num_classes: number of classes ``K``.
+        lr: learning rate.
+        optimizer: ``adamw``, ``adam``, ``sgd`` (with Nesterov momentum) or ``rmsprop``.
+        momentum: momentum for SGD and RMSprop.
+        weight_decay: decoupled weight decay on weights only (see ``lightreg.optim.param_groups``).
+        label_smoothing: smoothing ``eps`` of the training targets.
+        scheduler: ``none``, ``cosine`` (over ``max_epochs``) or ``plateau`` (on ``val_loss``).
+        max_epochs: horizon of the cosine schedule.
+
+    Raises:
+        ValueError: for an unknown optimizer or scheduler name.
+    """
+
+    net: nn.Module
+    test_prefix: str = "test"
+
+    def __init__(
+        self,
+        num_classes: int,
+        *,
+        lr: float = 1e-3,
+        optimizer: OptimizerName = "adamw",
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        label_smoothing: float = 0.0,
+        scheduler: SchedulerName = "none",
+        max_epochs: int = 30,
+    ) -> None:
+        super().__init__()
+        if optimizer not in ("adamw", "adam", "sgd", "rmsprop"):
+            raise ValueError(f"`optimizer` can be adamw, adam, sgd, rmsprop; got {optimizer!r}")
+        if scheduler not in ("none", "cosine", "plateau"):
+            raise ValueError(f"`scheduler` can be none, cosine, plateau; got {scheduler!r}")
+        self.num_classes = num_classes
+        self.lr = lr
+        self.optimizer_name = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.scheduler_name = scheduler
+        self.max_epochs = max_epochs
+        self.accuracy = nn.ModuleDict(
+            {stage: MulticlassAccuracy(num_classes) for stage in ("train", "val", "test")}
+        )
+        self.calibration = nn.ModuleDict(
+            {stage: MulticlassCalibrationError(num_classes, n_bins=10) for stage in ("val", "test")}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``[B, K]``."""
+        return self.net(x)
+
+    def _shared_step(self, batch: Any, stage: str, prefix: str) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits = self(x)
+        hard = y.argmax(dim=-1) if y.ndim > 1 else y
+        if stage == "train":
+            loss = label_smoothing_cross_entropy(logits, y, smoothing=self.label_smoothing)
+        else:
+            loss = F.cross_entropy(logits, y)
+        sync = self.trainer.world_size > 1 if self._trainer is not None else False
+        self.log(
+            f"{prefix}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=sync
+        )
+        self.accuracy[stage](logits, hard)
+        self.log(f"{prefix}_acc", self.accuracy[stage], on_step=False, on_epoch=True, prog_bar=True)
+        if stage in self.calibration:
+            self.calibration[stage](logits, hard)
+            self.log(f"{prefix}_ece", self.calibration[stage], on_step=False, on_epoch=True)
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Loss on a (possibly mixed) training batch."""
+        return self._shared_step(batch, "train", "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Validation loss, accuracy and calibration error."""
+        self._shared_step(batch, "val", "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        """Test metrics, logged under ``test_prefix`` (``test`` unless the runner says otherwise)."""
+        self._shared_step(batch, "test", self.test_prefix)
+
+    def configure_optimizers(self) -> Any:
+        """The optimizer over ``param_groups`` (no decay on biases and norms), plus a schedule."""
+        groups = param_groups(self, self.weight_decay)
+        if self.optimizer_name == "adamw":
+            optimizer = torch.optim.AdamW(groups, lr=self.lr)
+        elif self.optimizer_name == "adam":
+            optimizer = torch.optim.Adam(groups, lr=self.lr)
+        elif self.optimizer_name == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum, nesterov=True)
+        else:
+            optimizer = torch.optim.RMSprop(groups, lr=self.lr, momentum=self.momentum)
+        if self.scheduler_name == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.max_epochs)
+            return {"optimizer": optimizer, "lr_scheduler": schedule}
+        if self.scheduler_name == "plateau":
+            schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": schedule, "monitor": "val_loss"},
+            }
+        return optimizer
+
+
+def dense_block(
+    in_features: int,
+    out_features: int,
+    *,
+    dropout: float,
+    batch_norm: bool,
+    bn_position: str,
+    activation: str,
+) -> nn.Sequential:
+    """Linear -> [BN] -> activation -> [BN] -> Dropout, BN placed as ``bn_position`` says.
+
+    Example:
+        >>> dense_block(4, 8, dropout=0.2, batch_norm=True, bn_position="before_activation",
+        ...             activation="relu")
+        Sequential(
+          (0): Linear(in_features=4, out_features=8, bias=False)
+          (1): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+          (2): ReLU()
+          (3): Dropout(p=0.2, inplace=False)
+        )
+    """
+    layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not batch_norm)]
+    norm = [nn.BatchNorm1d(out_features)] if batch_norm else []
+    act = [ACTIVATIONS[activation]()]
+    layers += norm + act if bn_position == "before_activation" else act + norm
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)

@@ -1,0 +1,80 @@
+"""A regularized multi-layer perceptron: Dense-BN-activation-Dropout blocks, then the output layer.
+
+No dropout on the output layer itself; ``output_dropout`` (default 0) drops the last hidden
+features and is flagged by the recipe linter.
+
+Example:
+    >>> import torch
+    >>> model = MLPClassifier(in_features=64, num_classes=10, hidden=(32,), dropout=0.3)
+    >>> model(torch.zeros(5, 64)).shape
+    torch.Size([5, 10])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from lightreg.models.base import ClassifierModule, dense_block
+
+
+class MLPClassifier(ClassifierModule):
+    """Dense-BN-ReLU-Dropout blocks with BN before or after the activation.
+
+    Args:
+        in_features: input width (a flat sample).
+        num_classes: output classes.
+        hidden: widths of the hidden layers.
+        dropout: dropout rate after every hidden block.
+        output_dropout: dropout on the features entering the output layer (0 = none).
+        batch_norm: add BatchNorm1d in each block.
+        bn_position: ``before_activation`` or ``after_activation``.
+        activation: ``relu``, ``gelu``, ``silu`` or ``tanh``.
+        **training: see :class:`ClassifierModule` (lr, optimizer, weight_decay, ...).
+
+    Raises:
+        ValueError: for a rate outside [0, 1) or an unknown ``bn_position``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        hidden: Sequence[int] = (256, 128),
+        dropout: float = 0.0,
+        output_dropout: float = 0.0,
+        batch_norm: bool = True,
+        bn_position: str = "before_activation",
+        activation: str = "relu",
+        **training: Any,
+    ) -> None:
+        super().__init__(num_classes, **training)
+        for name, rate in (("dropout", dropout), ("output_dropout", output_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1), got {rate}")
+        if bn_position not in ("before_activation", "after_activation"):
+            raise ValueError(
+                f"`bn_position` can be before_activation, after_activation; got {bn_position!r}"
+            )
+        self.save_hyperparameters()
+        widths = [in_features, *hidden]
+        blocks = [
+            dense_block(
+                a,
+                b,
+                dropout=dropout,
+                batch_norm=batch_norm,
+                bn_position=bn_position,
+                activation=activation,
+            )
+            for a, b in zip(widths[:-1], widths[1:], strict=True)
+        ]
+        head: list[nn.Module] = [nn.Dropout(output_dropout)] if output_dropout > 0 else []
+        self.net = nn.Sequential(nn.Flatten(), *blocks, *head, nn.Linear(widths[-1], num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits for flat (or flattenable) inputs."""
+        return self.net(x)

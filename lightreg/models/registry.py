@@ -1,0 +1,77 @@
+"""Which LightningModule a recipe's ``model.type`` builds, and the input layout it takes.
+
+New model types register here; the runner calls :func:`build_model` and nothing else.
+
+Example:
+    >>> from lightreg.recipe import Recipe
+    >>> layout_for("lstm_layernorm")
+    'sequence'
+    >>> model = build_model(Recipe(name="x"), input_shape=(64,), num_classes=10)
+    >>> type(model).__name__
+    'MLPClassifier'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from lightreg.data.datamodule import Layout
+from lightreg.models.base import ClassifierModule
+from lightreg.recipe.schema import Recipe
+
+Builder = Callable[[Recipe, tuple[int, ...], int, dict[str, Any]], ClassifierModule]
+
+
+def _training_kwargs(recipe: Recipe) -> dict[str, Any]:
+    return {
+        "lr": recipe.optim.lr,
+        "optimizer": recipe.optim.name,
+        "momentum": recipe.optim.momentum,
+        "weight_decay": recipe.regularization.weight_decay,
+        "label_smoothing": recipe.regularization.label_smoothing,
+        "scheduler": recipe.optim.scheduler,
+        "max_epochs": recipe.trainer.max_epochs,
+    }
+
+
+def _build_mlp(
+    recipe: Recipe, input_shape: tuple[int, ...], num_classes: int, training: dict[str, Any]
+) -> ClassifierModule:
+    from lightreg.models.mlp import MLPClassifier
+
+    cfg, reg = recipe.model, recipe.regularization
+    return MLPClassifier(
+        in_features=math.prod(input_shape),
+        num_classes=num_classes,
+        hidden=list(cfg.hidden),
+        dropout=reg.dropout,
+        output_dropout=reg.output_dropout,
+        batch_norm=cfg.batch_norm,
+        bn_position=cfg.bn_position,
+        activation=cfg.activation,
+        **training,
+    )
+
+
+MODELS: dict[str, tuple[Layout, Builder]] = {
+    "mlp": ("flat", _build_mlp),
+}
+
+
+def layout_for(model_type: str) -> Layout:
+    """The sample layout (``flat``, ``image``, ``sequence``) a model type takes."""
+    return MODELS[model_type][0]
+
+
+def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) -> ClassifierModule:
+    """The LightningModule for ``recipe.model``, wired to its regularization and optimizer.
+
+    Raises:
+        ValueError: for a model type with no builder registered.
+    """
+    if recipe.model.type not in MODELS:
+        raise ValueError(f"model.type {recipe.model.type!r} has no builder; known: {list(MODELS)}")
+    _, builder = MODELS[recipe.model.type]
+    return builder(recipe, input_shape, num_classes, _training_kwargs(recipe))

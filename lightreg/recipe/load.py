@@ -1,0 +1,124 @@
+"""Load a recipe: read YAML safely, apply ``--set`` overrides, expand the preset, validate.
+
+Example:
+    >>> recipe = load_recipe("recipes/mlp.yaml", ["trainer.max_epochs=3"])  # doctest: +SKIP
+    >>> recipe.trainer.max_epochs  # doctest: +SKIP
+    3
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from lightreg.recipe.errors import RecipeError, did_you_mean, format_validation_error
+from lightreg.recipe.overrides import apply_overrides
+from lightreg.recipe.presets import expand_preset
+from lightreg.recipe.schema import Recipe
+
+RECIPE_FILE = "recipe.yaml"
+
+
+def shipped_recipes() -> dict[str, str]:
+    """Name -> YAML text of every recipe shipped inside the package (``lightreg.recipes``).
+
+    Example:
+        >>> "mlp" in shipped_recipes()
+        True
+    """
+    folder = resources.files("lightreg.recipes")
+    return {
+        entry.name.removesuffix(".yaml"): entry.read_text(encoding="utf-8")
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".yaml")
+    }
+
+
+def read_recipe_text(source: str | Path) -> tuple[str, str]:
+    """The YAML text of a recipe file, or of a shipped recipe by name; and where it came from.
+
+    Raises:
+        RecipeError: when it is neither an existing file nor a shipped recipe's name.
+    """
+    path = Path(source)
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError([f"{path}: cannot read ({exc.__class__.__name__}: {exc})"]) from None
+    shipped = shipped_recipes()
+    name = path.name.removesuffix(".yaml")
+    if str(source) in shipped or (not path.parent.parts and name in shipped):
+        return shipped[name], f"shipped recipe '{name}'"
+    hint = did_you_mean(name, list(shipped))
+    raise RecipeError(
+        [f"{source}: no such recipe file{hint or ''} (shipped recipes: {', '.join(shipped)})"]
+    )
+
+
+def parse_recipe_yaml(text: str, origin: str) -> dict[str, Any]:
+    """Parse recipe YAML with ``yaml.safe_load``; the result must be a mapping."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError([f"{origin}:{where}: not valid YAML ({problem})"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RecipeError([f"{origin}: expected a mapping of sections, got {type(raw).__name__}"])
+    return raw
+
+
+def resolve_recipe(raw: dict[str, Any], overrides: Sequence[str] = ()) -> Recipe:
+    """Overrides, then preset, then validation: the raw dict becomes a :class:`Recipe`.
+
+    Raises:
+        RecipeError: every problem at once, one line each.
+    """
+    patched, problems = apply_overrides(raw, overrides)
+    try:
+        recipe = Recipe.model_validate(expand_preset(patched))
+    except ValidationError as exc:
+        problems += format_validation_error(exc, Recipe)
+    else:
+        if isinstance(recipe.regularization.augment, list):
+            from lightreg.data.augment import augmentation_problems
+
+            problems += augmentation_problems(recipe.regularization.augment)
+    if problems:
+        raise RecipeError(problems)
+    return recipe
+
+
+def load_recipe(source: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Read, override, expand and validate a recipe file (or shipped recipe name).
+
+    Raises:
+        RecipeError: one line per problem, naming key paths and values.
+    """
+    text, origin = read_recipe_text(source)
+    raw = parse_recipe_yaml(text, origin)
+    try:
+        return resolve_recipe(raw, overrides)
+    except RecipeError as exc:
+        raise RecipeError([f"{origin}: {line}" for line in exc.problems]) from None
+
+
+def recipe_to_yaml(recipe: Recipe) -> str:
+    """The fully resolved recipe as YAML (what ``--dry-run`` prints and runs save).
+
+    Example:
+        >>> "max_epochs: 30" in recipe_to_yaml(Recipe(name="x"))
+        True
+    """
+    data = recipe.model_dump(mode="json")
+    data["model"] = {"type": data["model"].pop("type"), **data["model"]}
+    return yaml.safe_dump(data, sort_keys=False)

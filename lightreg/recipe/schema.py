@@ -1,0 +1,268 @@
+"""The recipe schema: one pydantic model per YAML section, every key typed and bounded.
+
+A recipe is validated once, after overrides and presets are applied; everything downstream
+reads the resulting :class:`Recipe`, never the YAML.
+
+Example:
+    >>> recipe = Recipe.model_validate({"name": "demo", "model": {"type": "mlp"}})
+    >>> recipe.model.hidden
+    [256, 128]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+PresetName = Literal["none", "conservative", "moderate", "aggressive"]
+AugmentPreset = Literal["light", "moderate", "heavy"]
+IMAGE_DATASETS = ("digits", "image_folder")
+TABULAR_DATASETS = ("breast_cancer", "wine", "csv")
+
+
+class Section(BaseModel):
+    """Base of every recipe section: unknown keys are errors, values are re-checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Where the samples come from and how they are split and batched.
+
+    Example:
+        >>> DataConfig(dataset="wine", train_fraction=0.5).batch_size
+        64
+    """
+
+    dataset: Literal["digits", "breast_cancer", "wine", "image_folder", "csv"] = "digits"
+    path: Path | None = Field(None, description="Image folder root or CSV file (user data only).")
+    label_column: str = Field("label", description="CSV column holding the class label.")
+    image_size: Annotated[int, Field(ge=4, le=1024)] = Field(
+        32, description="Side length images from a folder are resized to."
+    )
+    channels: Literal[1, 3] = Field(3, description="Image folder: 1 = grayscale, 3 = RGB.")
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.15
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.15
+    train_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0, description="Keep this stratified share of the training split."
+    )
+    batch_size: Annotated[int, Field(ge=1)] = 64
+    num_workers: Annotated[int, Field(ge=0)] = 0
+
+    @model_validator(mode="after")
+    def _check_source(self) -> DataConfig:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g}; "
+                "expected under 0.9 so that training data remains"
+            )
+        if self.dataset in ("image_folder", "csv"):
+            if self.path is None:
+                raise ValueError(f"dataset '{self.dataset}' needs `path`")
+            want_dir = self.dataset == "image_folder"
+            if not (self.path.is_dir() if want_dir else self.path.is_file()):
+                kind = "folder" if want_dir else "file"
+                raise ValueError(f"path '{self.path}': no such {kind}")
+        return self
+
+    @property
+    def is_image(self) -> bool:
+        """Whether samples are images (augmentable, usable by CNNs)."""
+        return self.dataset in IMAGE_DATASETS
+
+
+class _ModelBase(Section):
+    batch_norm: bool = True
+    bn_position: Literal["before_activation", "after_activation"] = "before_activation"
+    activation: Literal["relu", "gelu", "silu", "tanh"] = "relu"
+
+
+class MLPConfig(_ModelBase):
+    """Dense-BN-activation-Dropout blocks; no dropout on the output layer.
+
+    Example:
+        >>> MLPConfig(hidden=[64]).type
+        'mlp'
+    """
+
+    type: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [256, 128])
+
+
+class CNNConfig(_ModelBase):
+    """Conv-BN-activation-SpatialDropout blocks with pooling, then a dense head.
+
+    Example:
+        >>> CNNConfig().channels
+        [32, 64]
+    """
+
+    type: Literal["cnn"] = "cnn"
+    channels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [32, 64])
+    convs_per_block: Annotated[int, Field(ge=1, le=4)] = 2
+    head: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128])
+    progressive_dropout: bool = Field(
+        True, description="Grow the dropout rate with depth, up to regularization.dropout."
+    )
+
+
+class LSTMConfig(Section):
+    """A layer-normalized LSTM over the rows of the input, with a classifier head.
+
+    Example:
+        >>> LSTMConfig().hidden_size
+        64
+    """
+
+    type: Literal["lstm_layernorm"] = "lstm_layernorm"
+    hidden_size: Annotated[int, Field(ge=1)] = 64
+    num_layers: Annotated[int, Field(ge=1, le=8)] = 2
+    recurrent_dropout: Probability | None = Field(
+        None, description="Variational dropout on h; None = regularization.dropout."
+    )
+
+
+ModelConfig = Annotated[MLPConfig | CNNConfig | LSTMConfig, Field(discriminator="type")]
+
+
+class OverfittingMonitorConfig(Section):
+    """Prechelt's live criterion (see ``lightreg.callbacks.OverfittingMonitor``)."""
+
+    enabled: bool = True
+    criterion: Literal["GL", "PQ", "UP"] = "GL"
+    threshold: Annotated[float, Field(gt=0.0)] = 5.0
+    strip: Annotated[int, Field(ge=1)] = 5
+    stop: bool = False
+
+
+AugmentStep = dict[str, dict[str, Any] | None]
+
+
+class RegularizationConfig(Section):
+    """Every regularization knob. ``preset`` fills the keys the recipe leaves out.
+
+    ``weight_decay`` is decoupled (AdamW style); ``l1`` and ``l2`` are the coupled penalties.
+
+    Example:
+        >>> RegularizationConfig(dropout=0.3).max_norm is None
+        True
+    """
+
+    preset: PresetName = "none"
+    dropout: Probability = 0.0
+    output_dropout: Probability = Field(0.0, description="Dropout before the output layer.")
+    l1: NonNegative = 0.0
+    l2: NonNegative = 0.0
+    weight_decay: NonNegative = 0.0
+    max_norm: Annotated[float, Field(gt=0.0)] | None = None
+    label_smoothing: Probability = 0.0
+    mixup_alpha: NonNegative = 0.0
+    cutmix_alpha: NonNegative = 0.0
+    augment: AugmentPreset | list[AugmentStep] | None = None
+    overfitting_monitor: OverfittingMonitorConfig = Field(default_factory=OverfittingMonitorConfig)
+    weight_stats: bool = True
+
+
+class OptimConfig(Section):
+    """Optimizer and learning-rate schedule.
+
+    Example:
+        >>> OptimConfig().name
+        'adamw'
+    """
+
+    name: Literal["adamw", "adam", "sgd", "rmsprop"] = "adamw"
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    scheduler: Literal["none", "cosine", "plateau"] = "none"
+
+
+class TrainerConfig(Section):
+    """The Lightning ``Trainer`` arguments a recipe may set.
+
+    Example:
+        >>> TrainerConfig(max_epochs=5).strategy
+        'auto'
+    """
+
+    max_epochs: Annotated[int, Field(ge=1)] = 30
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: Annotated[int, Field(ge=1)] | Literal["auto"] | list[int] = 1
+    num_nodes: Annotated[int, Field(ge=1)] = 1
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = "auto"
+    precision: Literal["32", "16-mixed", "bf16-mixed", "32-true"] = "32"
+    accumulate_grad_batches: Annotated[int, Field(ge=1)] = 1
+    gradient_clip_val: Annotated[float, Field(gt=0.0)] | None = None
+    sync_batchnorm: bool = False
+    deterministic: bool = True
+    limit_train_batches: Annotated[float, Field(gt=0.0, le=1.0)] | Annotated[int, Field(ge=1)] = 1.0
+    log_every_n_steps: Annotated[int, Field(ge=1)] = 10
+    enable_progress_bar: bool = True
+
+
+class EarlyStoppingConfig(Section):
+    """``lightreg.callbacks.EarlyStopping`` settings.
+
+    Example:
+        >>> EarlyStoppingConfig().restore_best_weights
+        True
+    """
+
+    enabled: bool = True
+    monitor: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+    patience: Annotated[int, Field(ge=0)] = 10
+    min_delta: NonNegative = 0.0
+    restore_best_weights: bool = True
+    start_from_epoch: Annotated[int, Field(ge=0)] = 0
+
+
+class LoggingConfig(Section):
+    """Where runs are written: ``<dir>/<name>/version_N/``.
+
+    Example:
+        >>> LoggingConfig().dir
+        PosixPath('runs')
+    """
+
+    dir: Path = Path("runs")
+    tensorboard: bool = False
+
+
+class Recipe(Section):
+    """A whole training recipe: the single object every later step reads.
+
+    Example:
+        >>> Recipe(name="x").trainer.max_epochs
+        30
+    """
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
+    seed: Annotated[int, Field(ge=0)] = 42
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=MLPConfig)
+    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _default_model_type(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "type" not in value:
+            return {"type": "mlp", **value}
+        return value
+
+    @model_validator(mode="after")
+    def _check_model_fits_data(self) -> Recipe:
+        if self.model.type != "mlp" and not self.data.is_image:
+            raise ValueError(
+                f"model.type '{self.model.type}' needs image data; data.dataset "
+                f"'{self.data.dataset}' is tabular (use model.type 'mlp')"
+            )
+        return self
