@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import csv
 import math
+import logging
 import os
+import signal
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,13 +129,31 @@ def _is_launcher_process() -> bool:
     return "LOCAL_RANK" not in os.environ and "RANK" not in os.environ
 
 
-def _run_location(recipe: Recipe, resume: Path | None) -> tuple[Path, str, str]:
+def _run_location(recipe: Recipe, resume: Path | None) -> tuple[Path, str, int | str]:
     if resume is not None:
-        return resume.parent.parent, resume.parent.name, resume.name
+        number = resume.name.removeprefix("version_")
+        return (
+            resume.parent.parent,
+            resume.parent.name,
+            int(number) if number.isdigit() else resume.name,
+        )
     root = recipe.logging.dir / recipe.name
     if _is_launcher_process() or VERSION_ENV not in os.environ:
-        os.environ[VERSION_ENV] = f"version_{_next_version(root)}"
-    return recipe.logging.dir, recipe.name, os.environ[VERSION_ENV]
+        os.environ[VERSION_ENV] = str(_next_version(root))
+    return recipe.logging.dir, recipe.name, int(os.environ[VERSION_ENV])
+
+
+def _quiet_lightning() -> None:
+    """Silence Lightning's start-up chatter and warnings that do not apply to lightreg's runs."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (
+        r"Checkpoint directory .* exists and is not empty",
+        r"The number of training batches .* is smaller than the logging interval",
+        r".*LeafSpec.*",
+        r".*does not have many workers which may be a bottleneck.*",
+    ):
+        warnings.filterwarnings("ignore", message=message)
 
 
 def _keep_previous_metrics(logger: CSVLogger, epochs_done: int) -> None:
@@ -144,7 +165,9 @@ def _keep_previous_metrics(logger: CSVLogger, epochs_done: int) -> None:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
         rows = [r for r in reader if not r.get("epoch") or int(float(r["epoch"])) < epochs_done]
-    writer = logger.experiment  # deletes metrics.csv
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists")
+        writer = logger.experiment  # deletes metrics.csv
     with path.open("w", newline="") as handle:
         out = csv.DictWriter(handle, fieldnames=header)
         out.writeheader()
@@ -185,6 +208,7 @@ def fit(
         ckpt_path = resume_dir / "last.ckpt"
         if not ckpt_path.is_file():
             raise ResumeError(f"{resume_dir}: no last.ckpt to resume from")
+    _quiet_lightning()
     pl.seed_everything(recipe.seed, workers=True, verbose=False)
     save_dir, name, version = _run_location(recipe, resume_dir)
     csv_logger = CSVLogger(save_dir=str(save_dir), name=name, version=version)
@@ -202,13 +226,17 @@ def fit(
         if ckpt_path is not None:
             _keep_previous_metrics(csv_logger, _checkpoint_epoch(ckpt_path))
         else:
+            csv_logger.experiment  # creates the empty run directory before anything is written
             (run_dir / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
+    sigint = signal.getsignal(signal.SIGINT)
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SystemExit:
         if trainer.interrupted:
             raise RunInterrupted(run_dir) from None
         raise
+    finally:  # Lightning ignores SIGINT after a Ctrl-C; give the caller its handler back
+        signal.signal(signal.SIGINT, sigint)
     checkpoint = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
     best = checkpoint.best_model_path or None
     final: dict[str, float] = {}

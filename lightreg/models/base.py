@@ -84,12 +84,11 @@ class ClassifierModule(pl.LightningModule):
         self.label_smoothing = label_smoothing
         self.scheduler_name = scheduler
         self.max_epochs = max_epochs
-        self.accuracy = nn.ModuleDict(
-            {stage: MulticlassAccuracy(num_classes) for stage in ("train", "val", "test")}
-        )
-        self.calibration = nn.ModuleDict(
-            {stage: MulticlassCalibrationError(num_classes, n_bins=10) for stage in ("val", "test")}
-        )
+        self.train_acc = MulticlassAccuracy(num_classes)
+        self.val_acc = MulticlassAccuracy(num_classes)
+        self.test_acc = MulticlassAccuracy(num_classes)
+        self.val_ece = MulticlassCalibrationError(num_classes, n_bins=10)
+        self.test_ece = MulticlassCalibrationError(num_classes, n_bins=10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits ``[B, K]``."""
@@ -107,11 +106,13 @@ class ClassifierModule(pl.LightningModule):
         self.log(
             f"{prefix}_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=sync
         )
-        self.accuracy[stage](logits, hard)
-        self.log(f"{prefix}_acc", self.accuracy[stage], on_step=False, on_epoch=True, prog_bar=True)
-        if stage in self.calibration:
-            self.calibration[stage](logits, hard)
-            self.log(f"{prefix}_ece", self.calibration[stage], on_step=False, on_epoch=True)
+        accuracy = getattr(self, f"{stage}_acc")
+        accuracy(logits, hard)
+        self.log(f"{prefix}_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        if stage != "train":
+            calibration = getattr(self, f"{stage}_ece")
+            calibration(logits, hard)
+            self.log(f"{prefix}_ece", calibration, on_step=False, on_epoch=True)
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
