@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import typer
+from lightreg.cli import diagnose as diagnose_command
 from lightreg.cli import fit as fit_command
 from lightreg.cli import validate as validate_command
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.command("fit")(fit_command.fit)
 app.command("validate")(validate_command.validate)
+app.command("diagnose")(diagnose_command.diagnose)
 
 
 def main() -> None:

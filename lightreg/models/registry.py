@@ -55,8 +55,33 @@ def _build_mlp(
     )
 
 
+def _build_cnn(
+    recipe: Recipe, input_shape: tuple[int, ...], num_classes: int, training: dict[str, Any]
+) -> ClassifierModule:
+    from lightreg.models.cnn import CNNClassifier
+
+    cfg, reg = recipe.model, recipe.regularization
+    channels, height, width = input_shape
+    return CNNClassifier(
+        in_channels=channels,
+        image_size=(height, width),
+        num_classes=num_classes,
+        channels=list(cfg.channels),
+        convs_per_block=cfg.convs_per_block,
+        head=list(cfg.head),
+        dropout=reg.dropout,
+        progressive_dropout=cfg.progressive_dropout,
+        output_dropout=reg.output_dropout,
+        batch_norm=cfg.batch_norm,
+        bn_position=cfg.bn_position,
+        activation=cfg.activation,
+        **training,
+    )
+
+
 MODELS: dict[str, tuple[Layout, Builder]] = {
     "mlp": ("flat", _build_mlp),
+    "cnn": ("image", _build_cnn),
 }
 
 

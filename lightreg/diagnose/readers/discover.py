@@ -1,0 +1,187 @@
+"""Find the runs under a PATH and say which reader each one needs.
+
+What counts as a run:
+
+* a folder holding MLflow run files (``metrics/`` plus ``meta.yaml`` or ``params/``);
+* a folder holding TensorBoard event files: named ``*tfevents*``, or with no extension and a first
+  record whose length CRC is right (sniffed by structure, not only by name); all files of a
+  folder make one run;
+* a CSV metrics table: ``metrics.csv``, ``*.csv``, ``training.log``, ``history.csv`` are
+  *candidates*, and one that is no metrics table is an error ("not a metrics log: plain text");
+  other ``*.log`` / ``*.tsv`` files are read only when their header is a metrics header. Whether a
+  table is Lightning's (it has a ``step`` column) or Keras' (it starts with ``epoch``) is sniffed
+  from the header.
+
+Anything else (README.md, code, checkpoints) is skipped silently, as are hidden folders (MLflow's
+``.trash``), ``__pycache__`` and ``node_modules``.
+
+Example:
+    >>> [(f.kind, f.rel) for f in find_runs(Path("tests/fixtures/readers/lightning_csv"))[0]]
+    [('lightning_csv', 'version_0'), ('lightning_csv', 'version_1')]
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from lightreg.diagnose.readers.errors import ReadError
+from lightreg.diagnose.readers.table import TableKind, table_kind
+from lightreg.diagnose.readers.tfrecord import looks_like_records
+from lightreg.diagnose.run import LogReadError
+
+Kind = Literal["lightning_csv", "keras_csv", "tensorboard", "mlflow"]
+CANDIDATE_NAMES = frozenset({"metrics.csv", "training.log", "history.csv"})
+TABLE_SUFFIXES = frozenset({".csv", ".log", ".tsv"})
+SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
+
+
+@dataclass
+class Found:
+    """One run to read.
+
+    Attributes:
+        kind: the reader it needs.
+        folder: the run folder (its config lives there).
+        files: the log files (event files of the folder, the table, or the MLflow run folder).
+        rel: ``Run.path``: the run folder (or a table file) relative to the PATH given.
+
+    Example:
+        >>> Found("keras_csv", Path("logs"), [Path("logs/history.csv")], "history.csv").kind
+        'keras_csv'
+    """
+
+    kind: Kind
+    folder: Path
+    files: list[Path]
+    rel: str
+
+
+def _rel(path: Path, top: Path) -> str:
+    rel = os.path.relpath(path, top)
+    return Path(rel).as_posix()
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
+
+
+def sniff_table(path: Path) -> TableKind:
+    """Which CSV logger wrote ``path``, read from its first line.
+
+    Raises:
+        LogReadError: the file is empty, binary, or not a metrics table.
+
+    Example:
+        >>> sniff_table(Path("tests/fixtures/readers/lightning_csv/version_0/metrics.csv"))
+        'lightning_csv'
+    """
+    try:
+        head = _head(path)
+    except PermissionError:
+        raise LogReadError("permission denied") from None
+    if not head.strip():
+        raise LogReadError("empty file")
+    if b"\x00" in head:
+        raise LogReadError("not a metrics log: binary data")
+    try:
+        first = head.split(b"\n", 1)[0].decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise LogReadError("not a metrics log: binary data") from None
+    return table_kind(first)
+
+
+def _is_mlflow_run(folder: Path, names: list[str]) -> bool:
+    return "metrics" in names and ("meta.yaml" in names or "params" in names)
+
+
+def _is_event_file(path: Path) -> bool:
+    if "tfevents" in path.name:
+        return True
+    if path.suffix or path.name.startswith("."):
+        return False
+    try:
+        return looks_like_records(_head(path, 12))
+    except OSError:
+        return False
+
+
+def _classify(path: Path, folder_rel: str, top: Path, strict: bool) -> Found | ReadError | None:
+    """A table file: a run, an error (a candidate that is no metrics table), or None (skip)."""
+    rel = _rel(path, top)
+    try:
+        kind = sniff_table(path)
+    except LogReadError as err:
+        return ReadError(rel, str(err)) if strict else None
+    except OSError as err:
+        return ReadError(rel, f"unreadable: {err.strerror or type(err).__name__}")
+    if kind == "lightning_csv":
+        return Found(kind, path.parent, [path], folder_rel if path.name == "metrics.csv" else rel)
+    return Found(kind, path.parent, [path], rel)
+
+
+def _scan_folder(folder: Path, names: list[str], top: Path) -> list[Found | ReadError]:
+    rel = _rel(folder, top)
+    out: list[Found | ReadError] = []
+    events: list[Path] = []
+    for name in sorted(names):
+        path = folder / name
+        if not path.is_file():
+            continue
+        suffix = path.suffix.lower()
+        if suffix in TABLE_SUFFIXES and "tfevents" not in name:
+            strict = name in CANDIDATE_NAMES or suffix == ".csv"
+            found = _classify(path, rel, top, strict)
+            if found is not None:
+                out.append(found)
+        elif _is_event_file(path):
+            events.append(path)
+    if events:
+        out.append(Found("tensorboard", folder, events, rel))
+    return out
+
+
+def find_runs(top: Path) -> tuple[list[Found], list[ReadError]]:
+    """Every run under ``top`` (a file or a folder, searched recursively), and the errors met.
+
+    Example:
+        >>> find_runs(Path("no/such/logs"))
+        ([], [ReadError(path='no/such/logs', reason='no such file or folder')])
+    """
+    if not top.exists():
+        return [], [ReadError(str(top), "no such file or folder")]
+    if top.is_file():
+        return _find_file(top)
+    found: list[Found] = []
+    errors: list[ReadError] = []
+
+    def walk_error(err: OSError) -> None:
+        where = _rel(Path(err.filename), top) if err.filename else "."
+        errors.append(ReadError(where, f"unreadable folder: {err.strerror or type(err).__name__}"))
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=walk_error):
+        folder = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS)
+        if _is_mlflow_run(folder, dirnames + filenames):
+            found.append(Found("mlflow", folder, [folder], _rel(folder, top)))
+            dirnames[:] = [d for d in dirnames if d not in {"metrics", "params", "tags"}]
+            continue
+        for item in _scan_folder(folder, filenames, top):
+            (errors if isinstance(item, ReadError) else found).append(item)
+    return found, errors
+
+
+def _find_file(path: Path) -> tuple[list[Found], list[ReadError]]:
+    """A PATH that is one file: it is the run (``rel`` is ".") and must be a log."""
+    if path.suffix.lower() in TABLE_SUFFIXES and "tfevents" not in path.name:
+        item = _classify(path, ".", path, strict=True)
+        if isinstance(item, Found):
+            item.rel = "."
+            return [item], []
+        return [], [ReadError(".", item.reason if item else "not a metrics log")]
+    if _is_event_file(path):
+        return [Found("tensorboard", path.parent, [path], ".")], []
+    return [], [ReadError(".", "not a metrics log: unknown file type")]

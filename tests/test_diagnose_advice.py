@@ -1,0 +1,114 @@
+"""Prescriptions tied to recipes, hparams or nothing, and the recipe patch built from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from lightreg.diagnose.advice import PRESETS, Change, prescribe
+from lightreg.diagnose.patch import apply_changes, write_recipe
+from lightreg.diagnose.rules import Evidence, Judgement
+
+OVERFIT = Judgement("overfitting", Evidence(epochs=50, best_epoch=12, gl=14.0, overfit_since=13))
+RECIPE = {
+    "name": "demo",
+    "regularization": {"dropout": 0.3, "weight_decay": 1e-4},
+    "early_stopping": {"patience": 15},
+}
+
+
+def test_overfitting_recipe_follows_the_decision_process() -> None:
+    p = prescribe(OVERFIT, RECIPE, "recipe")
+    assert p.lines() == [
+        "set regularization.augment to 'moderate' (add augmentation)",
+        "regularization.dropout 0.3 -> 0.4",
+        "regularization.weight_decay 0.0001 -> 0.0003",
+        "early_stopping.patience 15 -> 5 (37 epochs ran past the best)",
+    ]
+    assert p.summary == "overfitting since epoch 13 of 50 (GL 14%)"
+
+
+def test_severe_overfitting_steps_harder_and_adds_batch_norm() -> None:
+    severe = Judgement("overfitting", Evidence(epochs=10, best_epoch=8, gl=40.0, overfit_since=9))
+    recipe = {"data": {"dataset": "wine"}, "model": {"type": "mlp", "batch_norm": False}}
+    keys = {c.key: (c.old, c.new) for c in prescribe(severe, recipe, "recipe").changes}
+    assert keys == {
+        ("model", "batch_norm"): (False, True),
+        ("regularization", "dropout"): (0.0, 0.5),
+        ("regularization", "weight_decay"): (0.0, 0.001),
+    }
+
+
+def test_preset_values_are_the_old_values() -> None:
+    recipe = {"regularization": {"preset": "aggressive"}}
+    keys = {c.key: (c.old, c.new) for c in prescribe(OVERFIT, recipe, "recipe").changes}
+    assert keys[("regularization", "dropout")] == (0.5, 0.6)
+    assert ("regularization", "augment") not in keys  # 'heavy' already, moderate step
+
+
+def test_hparams_use_their_own_names() -> None:
+    hparams = {"model": {"drop_rate": 0.2}, "wd": 0.01, "patience": 20}
+    lines = prescribe(OVERFIT, hparams, "hparams").lines()
+    assert "model.drop_rate 0.2 -> 0.3" in lines
+    assert "early_stopping.patience" not in " ".join(lines)
+    assert "patience 20 -> 5 (37 epochs ran past the best)" in lines
+    assert not any(line.startswith("wd") for line in lines)  # already at the 1e-2 cap
+
+
+def test_without_config_chapter_defaults() -> None:
+    lines = prescribe(OVERFIT).lines()
+    assert "set dropout to 0.3 (moderate)" in lines
+    assert "set weight_decay to 0.0001 (moderate)" in lines
+
+
+def test_underfitting_lowers_regularization_then_capacity() -> None:
+    under = Judgement("underfitting", Evidence(epochs=20, best_epoch=19))
+    recipe = {"regularization": {"dropout": 0.5, "weight_decay": 1e-3, "augment": "heavy"}}
+    keys = {c.key: c.new for c in prescribe(under, recipe, "recipe").changes}
+    assert keys == {
+        ("regularization", "dropout"): 0.25,
+        ("regularization", "weight_decay"): 0.0001,
+        ("regularization", "augment"): "moderate",
+    }
+    bare = {"model": {"type": "mlp", "hidden": [32]}, "data": {"dataset": "wine"}}
+    assert prescribe(under, bare, "recipe").lines() == ["model.hidden [32] -> [64] (more capacity)"]
+
+
+def test_diverging_and_still_improving() -> None:
+    diverging = Judgement("diverging", Evidence(epochs=5, nonfinite_epoch=3))
+    assert prescribe(diverging, {"learning_rate": 0.5}, "hparams").lines() == [
+        "learning_rate 0.5 -> 0.05",
+        "set gradient_clip_val to 1 (clip exploding gradients)",
+    ]
+    improving = Judgement("still_improving", Evidence(epochs=6, best_epoch=5))
+    assert prescribe(improving, {"trainer": {"max_epochs": 40}}, "recipe").lines() == [
+        "trainer.max_epochs 40 -> 80 (validation loss still falling)"
+    ]
+    assert prescribe(improving).lines() == ["max_epochs 6 -> 12 (validation loss still falling)"]
+
+
+def test_patch_uses_the_same_changes_as_the_text(tmp_path) -> None:
+    import yaml
+
+    p = prescribe(OVERFIT, RECIPE, "recipe")
+    patched = apply_changes(RECIPE, p.changes)
+    for change in p.changes:
+        node = patched
+        for part in change.key:
+            node = node[part]
+        assert node == change.new
+    assert RECIPE["regularization"]["dropout"] == 0.3  # the input is not modified
+    out = write_recipe(RECIPE, p.changes, tmp_path / "next.yaml")
+    assert yaml.safe_load(out.read_text()) == patched
+    assert list(yaml.safe_load(out.read_text())) == ["name", "regularization", "early_stopping"]
+    with pytest.raises(FileExistsError, match="--force"):
+        write_recipe(RECIPE, p.changes, out)
+
+
+def test_patch_refuses_to_descend_into_a_value() -> None:
+    with pytest.raises(ValueError, match="not a mapping"):
+        apply_changes({"optim": 3}, [Change(("optim", "lr"), None, 0.1)])
+
+
+def test_presets_match_the_recipe_package() -> None:
+    presets = pytest.importorskip("lightreg.recipe.presets")
+    assert {k: v for k, v in presets.PRESETS.items() if v} == PRESETS
