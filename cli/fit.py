@@ -9,13 +9,18 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
 from lightreg.cli.console import err, out, user_error
+from lightreg.cli.lint_report import report_lint
 from lightreg.cli.recipe_input import load_or_exit
 
-from lightreg.recipe import RECIPE_FILE, Recipe, recipe_to_yaml
+if TYPE_CHECKING:
+    from lightreg.recipe import Recipe
+
+RECIPE_FILE = "recipe.yaml"  # lightreg.recipe.RECIPE_FILE, without importing pydantic at start-up
 
 
 def fit(
@@ -33,15 +38,20 @@ def fit(
         Path | None,
         typer.Option(help="A run's version directory: continue it from its last.ckpt."),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse to start when the recipe linter warns.")
+    ] = False,
 ) -> None:
     """Train a model from a recipe; end with a summary of the run."""
     resolved = _resolve(recipe, set_ or [], resume)
+    report_lint(resolved, strict)
     if dry_run:
+        from lightreg.recipe import recipe_to_yaml
+
         print(recipe_to_yaml(resolved), end="")
         return
     _check_accelerator(resolved)
     from lightreg.cli.summary import print_summary
-
     from lightreg.data.datasets import DataError
     from lightreg.runner import ResumeError, RunInterrupted
     from lightreg.runner import fit as run_fit

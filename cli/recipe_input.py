@@ -7,14 +7,21 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lightreg.cli.console import user_error
 
-from lightreg.recipe import Recipe, RecipeError, load_recipe
+if TYPE_CHECKING:
+    from lightreg.recipe import Recipe
 
 
 def load_or_exit(source: str, overrides: Sequence[str]) -> Recipe:
-    """The validated recipe, or one stderr line per problem and exit code 2."""
+    """The validated recipe, or one stderr line per problem and exit code 2.
+
+    pydantic and the schema are imported here, not at start-up, to keep ``lightreg`` fast.
+    """
+    from lightreg.recipe import RecipeError, load_recipe
+
     try:
         return load_recipe(source, overrides)
     except RecipeError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lightreg.diagnose.advice import PRESETS, Change, prescribe
+from lightreg.diagnose.advice import Change, prescribe
 from lightreg.diagnose.patch import apply_changes, write_recipe
 from lightreg.diagnose.rules import Evidence, Judgement
 
@@ -107,8 +107,3 @@ def test_patch_uses_the_same_changes_as_the_text(tmp_path) -> None:
 def test_patch_refuses_to_descend_into_a_value() -> None:
     with pytest.raises(ValueError, match="not a mapping"):
         apply_changes({"optim": 3}, [Change(("optim", "lr"), None, 0.1)])
-
-
-def test_presets_match_the_recipe_package() -> None:
-    presets = pytest.importorskip("lightreg.recipe.presets")
-    assert {k: v for k, v in presets.PRESETS.items() if v} == PRESETS

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
+from lightreg.presets import PRESETS, expand_preset
 from lightreg.recipe import Recipe, RecipeError, load_recipe, recipe_to_yaml, resolve_recipe
 from lightreg.recipe.overrides import apply_overrides, parse_value
-from lightreg.recipe.presets import PRESETS, expand_preset
 
 
 def problems_of(raw: dict, overrides: tuple[str, ...] = ()) -> list[str]:

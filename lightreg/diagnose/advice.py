@@ -25,41 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lightreg.diagnose.rules import Judgement, Thresholds
+from lightreg.presets import IMAGE_DATASETS, PRESETS
 
 ConfigSource = Literal["recipe", "hparams"] | None
 
-# The chapter's Q7 presets, as lightreg.recipe.presets.PRESETS expands them (a test keeps the two
-# equal; that module imports pydantic, which the diagnose path must not).
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "conservative": {
-        "regularization": {
-            "weight_decay": 1e-5,
-            "dropout": 0.2,
-            "label_smoothing": 0.0,
-            "augment": "light",
-        },
-        "early_stopping": {"patience": 20},
-    },
-    "moderate": {
-        "regularization": {
-            "weight_decay": 1e-4,
-            "dropout": 0.3,
-            "label_smoothing": 0.05,
-            "augment": "moderate",
-        },
-        "early_stopping": {"patience": 15},
-    },
-    "aggressive": {
-        "regularization": {
-            "weight_decay": 1e-3,
-            "dropout": 0.5,
-            "label_smoothing": 0.1,
-            "augment": "heavy",
-        },
-        "early_stopping": {"patience": 10},
-    },
-}
-IMAGE_DATASETS = ("digits", "image_folder")
 
 # Recipe schema defaults for the keys advice reads (lightreg.recipe.schema).
 RECIPE_DEFAULTS: dict[tuple[str, ...], Any] = {

@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from lightreg.presets import expand_preset
 from lightreg.recipe.errors import RecipeError, did_you_mean, format_validation_error
 from lightreg.recipe.overrides import apply_overrides
-from lightreg.recipe.presets import expand_preset
 from lightreg.recipe.schema import Recipe
 
 RECIPE_FILE = "recipe.yaml"

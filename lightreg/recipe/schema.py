@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lightreg.presets import IMAGE_DATASETS
+
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 PresetName = Literal["none", "conservative", "moderate", "aggressive"]
 AugmentPreset = Literal["light", "moderate", "heavy"]
-IMAGE_DATASETS = ("digits", "image_folder")
-TABULAR_DATASETS = ("breast_cancer", "wine", "csv")
 
 
 class Section(BaseModel):

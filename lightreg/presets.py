@@ -1,5 +1,7 @@
 """Regularization presets from the chapter's Q7 tables, expanded into a raw recipe dict.
 
+Plain data and one function, no pydantic: ``lightreg diagnose`` reads the presets too.
+
 A preset only fills the keys that the recipe (and ``--set``) left out, so every key stays
 overridable. ``weight_decay`` carries the chapter's L2 column, applied decoupled (AdamW), as
 its Q9 recommends. Augmentation is filled only for image data.
@@ -18,7 +20,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from lightreg.recipe.schema import IMAGE_DATASETS
+IMAGE_DATASETS = ("digits", "image_folder")
+TABULAR_DATASETS = ("breast_cancer", "wine", "csv")
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "none": {},
