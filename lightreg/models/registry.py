@@ -79,9 +79,28 @@ def _build_cnn(
     )
 
 
+def _build_lstm(
+    recipe: Recipe, input_shape: tuple[int, ...], num_classes: int, training: dict[str, Any]
+) -> ClassifierModule:
+    from lightreg.models.lstm import LSTMClassifier
+
+    cfg = recipe.model
+    return LSTMClassifier(
+        input_size=input_shape[-1],
+        num_classes=num_classes,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        dropout=recipe.regularization.dropout,
+        recurrent_dropout=cfg.recurrent_dropout,
+        batch_norm=cfg.batch_norm,
+        **training,
+    )
+
+
 MODELS: dict[str, tuple[Layout, Builder]] = {
     "mlp": ("flat", _build_mlp),
     "cnn": ("image", _build_cnn),
+    "lstm_layernorm": ("sequence", _build_lstm),
 }
 
 

@@ -124,6 +124,9 @@ class LSTMConfig(Section):
     recurrent_dropout: Probability | None = Field(
         None, description="Variational dropout on h; None = regularization.dropout."
     )
+    batch_norm: bool = Field(
+        False, description="BatchNorm on the last hidden state (redundant with LayerNorm)."
+    )
 
 
 ModelConfig = Annotated[MLPConfig | CNNConfig | LSTMConfig, Field(discriminator="type")]
