@@ -10,9 +10,11 @@ Example:
 from __future__ import annotations
 
 import typer
+
 from lightreg.cli import diagnose as diagnose_command
 from lightreg.cli import fit as fit_command
 from lightreg.cli import validate as validate_command
+from lightreg.cli.recipes import recipes_app
 
 app = typer.Typer(
     name="lightreg",
@@ -24,6 +26,7 @@ app = typer.Typer(
 app.command("fit")(fit_command.fit)
 app.command("validate")(validate_command.validate)
 app.command("diagnose")(diagnose_command.diagnose)
+app.add_typer(recipes_app, name="recipes")
 
 
 def main() -> None:

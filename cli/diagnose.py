@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from lightreg.cli.console import err, out, user_error
 
+from lightreg.cli.console import err, out, user_error
 from lightreg.diagnose.engine import (
     DiagnoseConfig,
     DiagnoseReport,

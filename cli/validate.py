@@ -2,6 +2,7 @@
 
 Example:
     $ lightreg validate recipes/mlp.yaml --set regularization.dropout=0.4
+    $ lightreg validate recipes/mlp.yaml --strict   # lint warnings exit with code 2
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from lightreg.cli.console import out
+from lightreg.cli.lint_report import report_lint
 from lightreg.cli.recipe_input import load_or_exit
 
 
@@ -19,7 +22,13 @@ def validate(
         list[str] | None,
         typer.Option("--set", help="Override a key: --set regularization.dropout=0.4"),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 2 when the linter warns.")
+    ] = False,
 ) -> None:
-    """Check a recipe: every problem on its own line, exit code 2 if any."""
+    """Check a recipe: every problem on its own line, exit code 2 if any; then lint it."""
     resolved = load_or_exit(recipe, set_ or [])
-    out.print(f"[green]ok[/] {recipe}: recipe '{resolved.name}' is valid", highlight=False)
+    report_lint(resolved, strict)
+    out.print(
+        f"[green]ok[/] {recipe}: recipe '{resolved.name}' is valid", highlight=False, soft_wrap=True
+    )

@@ -15,8 +15,8 @@ Example:
 from __future__ import annotations
 
 import csv
-import math
 import logging
+import math
 import os
 import signal
 import warnings

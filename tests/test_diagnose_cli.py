@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lightreg.cli.app import app
 from typer.testing import CliRunner
 
+from lightreg.cli.app import app
 from lightreg.diagnose.engine import diagnose_paths
 
 FIXTURES = Path(__file__).parent / "fixtures" / "verdicts"

@@ -202,15 +202,17 @@ def test_dry_run_yaml_round_trips(tmp_path):
     assert load_recipe(again) == recipe
 
 
-def test_shipped_recipes_validate():
+def test_shipped_recipes_validate(tmp_path):
     from lightreg.recipe import shipped_recipes
 
     names = shipped_recipes()
-    assert "mlp" in names
+    assert {"mlp", "cnn", "lstm_layernorm", "image_folder"} <= set(names)
+    assert {f"{n}_baseline" for n in ("mlp", "cnn", "lstm_layernorm")} <= set(names)
     for name, text in names.items():
         assert text.startswith("#"), f"{name}.yaml must start with a comment"
-        assert "lightreg fit" in text.split("\n\n")[0]
-        assert isinstance(load_recipe(name), Recipe)
+        assert f"lightreg fit recipes/{name}.yaml" in text.split("\nname:")[0]
+        # the image_folder template needs a real folder; digits recipes ignore data.path
+        assert isinstance(load_recipe(name, [f"data.path={tmp_path}"]), Recipe)
 
 
 def test_recipe_file_with_user_csv(tmp_path):

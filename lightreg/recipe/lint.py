@@ -88,8 +88,8 @@ def _bn_with_high_dropout(recipe: Recipe) -> Iterator[LintFinding]:
         yield LintFinding(
             "bn-with-high-dropout",
             f"regularization.dropout = {dropout:g} with model.batch_norm = true: BatchNorm already "
-            f"regularizes, and high dropout on top shifts its batch statistics between training "
-            f"and inference; use dropout 0.2-{BN_HIGH_DROPOUT:g} or set model.batch_norm false",
+            f"regularizes, so dropout this high on top over-regularizes; use dropout "
+            f"0.2-{BN_HIGH_DROPOUT:g} or set model.batch_norm false",
         )
 
 
