@@ -130,7 +130,7 @@ def up_count(val_errors: Sequence[float], strip: int = 5) -> int:
         raise ValueError(f"`strip` must be >= 1, got {strip}")
     ends = [val_errors[i] for i in range(strip - 1, len(val_errors), strip)]
     count = 0
-    for previous, current in zip(reversed(ends[:-1]), reversed(ends[1:])):
+    for previous, current in zip(reversed(ends[:-1]), reversed(ends[1:]), strict=True):
         if current > previous:
             count += 1
         else:

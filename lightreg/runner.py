@@ -226,7 +226,7 @@ def fit(
         if ckpt_path is not None:
             _keep_previous_metrics(csv_logger, _checkpoint_epoch(ckpt_path))
         else:
-            csv_logger.experiment  # creates the empty run directory before anything is written
+            _ = csv_logger.experiment  # creates the empty run directory before anything is written
             (run_dir / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
     sigint = signal.getsignal(signal.SIGINT)
     try:
