@@ -102,8 +102,8 @@ class SampleDataModule(pl.LightningDataModule):
         *,
         layout: Layout = "flat",
         label_column: str = "label",
-        image_size: int = 32,
-        channels: int = 3,
+        resize: int = 32,
+        color_channels: int = 3,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         train_fraction: float = 1.0,
@@ -127,8 +127,8 @@ class SampleDataModule(pl.LightningDataModule):
                 hp.dataset,
                 Path(hp.path) if hp.path else None,
                 label_column=hp.label_column,
-                image_size=hp.image_size,
-                channels=hp.channels,
+                image_size=hp.resize,
+                channels=hp.color_channels,
             )
         return self._samples
 
