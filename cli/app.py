@@ -13,6 +13,7 @@ import typer
 
 from lightreg.cli import diagnose as diagnose_command
 from lightreg.cli import fit as fit_command
+from lightreg.cli import sweep as sweep_command
 from lightreg.cli import validate as validate_command
 from lightreg.cli.recipes import recipes_app
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.command("fit")(fit_command.fit)
 app.command("validate")(validate_command.validate)
 app.command("diagnose")(diagnose_command.diagnose)
+app.command("sweep")(sweep_command.sweep)
 app.add_typer(recipes_app, name="recipes")
 
 

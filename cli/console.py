@@ -12,13 +12,17 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 out = Console()
 err = Console(stderr=True)
 
 
 def user_error(lines: Iterable[str], code: int = 2) -> NoReturn:
-    """Print each problem on one stderr line and exit with ``code``, never a traceback."""
+    """Print each problem on one stderr line and exit with ``code``, never a traceback.
+
+    The lines are shown literally: ``lightreg[ray]`` or ``[16]`` is not rich markup.
+    """
     for line in lines:
-        err.print(f"[bold red]error:[/] {line}", markup=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=code)

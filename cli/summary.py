@@ -51,4 +51,11 @@ def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
         f"weights evaluated: best",
         highlight=False,
     )
+    if result.replicas > 1:
+        agree = "identical" if result.replicas_identical else "[red]DIFFERENT[/]"
+        console.print(
+            f"replicas: {result.replicas} processes, final weights {agree} "
+            f"(sha256 {result.weights_digest[:12]})",
+            highlight=False,
+        )
     console.print(f"logs and checkpoints: {result.run_dir}", highlight=False, soft_wrap=True)

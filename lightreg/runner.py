@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import math
 import os
@@ -72,6 +73,9 @@ class FitResult:
     stopped_early: bool
     history: dict[int, dict[str, float]] = field(default_factory=dict)
     final: dict[str, float] = field(default_factory=dict)
+    replicas: int = 1
+    replicas_identical: bool = True
+    weights_digest: str = ""
 
     def metric(self, name: str) -> float:
         """A final (best-weights) metric such as ``test_acc`` or ``train_eval_loss``."""
@@ -182,6 +186,49 @@ def _checkpoint_epoch(ckpt: Path) -> int:
     return int(state.get("epoch", -1)) + 1
 
 
+def weights_digest(model: pl.LightningModule) -> str:
+    """SHA-256 over the model's parameters and buffers, in ``state_dict`` order.
+
+    Example:
+        >>> from torch import nn
+        >>> len(weights_digest(nn.Linear(2, 2)))
+        64
+    """
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _compare_replicas(trainer: pl.Trainer, model: pl.LightningModule) -> tuple[str, bool]:
+    """This rank's weights digest, and whether every rank holds the same weights."""
+    import torch
+
+    digest = weights_digest(model)
+    if trainer.world_size == 1:
+        return digest, True
+    local = torch.tensor(list(bytes.fromhex(digest)[:16]), dtype=torch.int64)
+    gathered = trainer.strategy.all_gather(local.to(model.device)).reshape(trainer.world_size, -1)
+    return digest, bool((gathered == gathered[0]).all())
+
+
+def _best_weights(trainer: pl.Trainer) -> tuple[str | None, int | None]:
+    """Where the best weights are: in the model (EarlyStopping restored them) or best.ckpt.
+
+    Returns the checkpoint path for ``trainer.test`` (None = the model as it is) and the
+    restored epoch, if EarlyStopping restored one.
+    """
+    from lightreg.callbacks import EarlyStopping
+
+    for callback in trainer.callbacks:
+        restored = isinstance(callback, EarlyStopping) and callback.restore_best_weights
+        if restored and callback.best_epoch is not None:
+            return None, callback.best_epoch
+    checkpoint = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
+    return checkpoint.best_model_path or None, None
+
+
 def fit(
     recipe: Recipe,
     *,
@@ -237,8 +284,8 @@ def fit(
         raise
     finally:  # Lightning ignores SIGINT after a Ctrl-C; give the caller its handler back
         signal.signal(signal.SIGINT, sigint)
-    checkpoint = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
-    best = checkpoint.best_model_path or None
+    digest, identical = _compare_replicas(trainer, model)
+    best, restored_epoch = _best_weights(trainer)
     final: dict[str, float] = {}
     for prefix, loader in (("train_eval", datamodule.train_eval_dataloader()), ("test", None)):
         model.test_prefix = prefix
@@ -252,12 +299,17 @@ def fit(
     monitor = recipe.early_stopping.monitor
     scored = {e: m[monitor] for e, m in fit_epochs.items() if monitor in m}
     pick = min if recipe.early_stopping.mode == "min" else max
-    best_epoch = pick(scored, key=scored.__getitem__) if scored else None
-    if best_epoch is not None:
+    best_epoch = restored_epoch
+    if best_epoch is None and scored:
+        best_epoch = pick(scored, key=scored.__getitem__)
+    if best_epoch in fit_epochs:
         for key in ("val_loss", "val_acc", "val_ece"):
             final.setdefault(key, fit_epochs[best_epoch].get(key, math.nan))
     epochs_run = trainer.current_epoch
     return FitResult(
+        replicas=trainer.world_size,
+        replicas_identical=identical,
+        weights_digest=digest,
         run_dir=run_dir,
         epochs_run=epochs_run,
         max_epochs=recipe.trainer.max_epochs,

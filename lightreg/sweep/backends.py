@@ -1,0 +1,311 @@
+"""Where a sweep's runs execute. Every backend has the same contract: ``run(jobs, on_done)``.
+
+- :class:`LocalBackend`: one run after another in this process, or ``parallel`` worker processes
+  (spawned; each sets torch to ``cores // parallel`` threads).
+- :class:`RayBackend`: one Ray Tune trial per run, on the Ray instance this process is connected
+  to (a local one is started when none is).
+
+A run that raises becomes a failed :class:`JobResult`; the other runs go on. Ctrl-C raises
+:class:`SweepInterrupted` once the runs in flight have stopped.
+
+Example:
+    >>> backend = LocalBackend(parallel=2)
+    >>> results = backend.run(jobs, on_done=print)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Protocol
+
+from lightreg.recipe import Recipe
+
+
+class BackendError(Exception):
+    """A backend that cannot be used here; the message says what to do.
+
+    Example:
+        >>> str(BackendError("install lightreg[ray]"))
+        'install lightreg[ray]'
+    """
+
+
+class SweepInterrupted(Exception):
+    """The user stopped the sweep (Ctrl-C); it can be resumed.
+
+    Example:
+        >>> isinstance(SweepInterrupted(), Exception)
+        True
+    """
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to do: a configuration's recipe, and the run folder to continue, if any.
+
+    Example:
+        >>> Job("none", Recipe(name="mlp-none")).resume is None
+        True
+    """
+
+    slug: str
+    recipe: Recipe
+    resume: Path | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How a run ended: its folder, or the one-line reason it failed.
+
+    Example:
+        >>> JobResult("none", None, "DataError: no such file").ok
+        False
+    """
+
+    slug: str
+    run_dir: Path | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished."""
+        return self.error is None
+
+
+OnDone = Callable[[JobResult], None]
+
+
+class Backend(Protocol):
+    """What every backend does: run the jobs, call ``on_done`` as each ends, return all results."""
+
+    def run(self, jobs: Sequence[Job], on_done: OnDone) -> list[JobResult]:
+        """Run ``jobs``; ``on_done`` is called in this process, once per job, as each ends."""
+        ...
+
+
+def _one_line(exc: BaseException) -> str:
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def run_job(job: Job, threads: int | None = None) -> JobResult:
+    """Fit one job in this process with ``lightreg.runner.fit``; an exception becomes an error.
+
+    Raises:
+        SweepInterrupted: when the user pressed Ctrl-C during the run.
+
+    Example:
+        >>> run_job(Job("none", recipe)).run_dir  # doctest: +SKIP
+        PosixPath('runs/mlp-none/version_0')
+    """
+    from lightreg.runner import RunInterrupted, fit
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        result = fit(job.recipe, resume=job.resume)
+    except RunInterrupted:
+        raise SweepInterrupted() from None
+    except Exception as exc:
+        return JobResult(job.slug, None, _one_line(exc))
+    if result is None:
+        return JobResult(job.slug, None, "the run returned no result on this rank")
+    return JobResult(job.slug, result.run_dir)
+
+
+def threads_per_run(parallel: int) -> int:
+    """Torch threads for each of ``parallel`` concurrent runs: the cores shared out, at least 1.
+
+    Example:
+        >>> threads_per_run(os.cpu_count() or 1)
+        1
+    """
+    return max(1, (os.cpu_count() or 1) // parallel)
+
+
+@dataclass(frozen=True)
+class LocalBackend:
+    """Runs on this machine: in this process (``parallel=1``) or in ``parallel`` processes.
+
+    Example:
+        >>> LocalBackend(parallel=2).parallel
+        2
+    """
+
+    parallel: int = 1
+
+    def __post_init__(self) -> None:
+        if self.parallel < 1:
+            raise BackendError(f"--parallel must be at least 1, got {self.parallel}")
+
+    def run(self, jobs: Sequence[Job], on_done: OnDone) -> list[JobResult]:
+        """Run ``jobs``; see :class:`Backend`."""
+        if self.parallel == 1 or len(jobs) <= 1:
+            return [self._report(run_job(job), on_done) for job in jobs]
+        workers = min(self.parallel, len(jobs))
+        threads = threads_per_run(workers)
+        results: list[JobResult] = []
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        try:
+            futures = {pool.submit(run_job, job, threads): job for job in jobs}
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except BrokenProcessPool as exc:
+                    result = JobResult(futures[future].slug, None, _one_line(exc))
+                results.append(self._report(result, on_done))
+        except KeyboardInterrupt:
+            raise SweepInterrupted() from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return results
+
+    @staticmethod
+    def _report(result: JobResult, on_done: OnDone) -> JobResult:
+        on_done(result)
+        return result
+
+
+def ray_available() -> bool:
+    """Whether Ray Tune can be imported (the ``lightreg[ray]`` extra).
+
+    Example:
+        >>> isinstance(ray_available(), bool)
+        True
+    """
+    return all(importlib.util.find_spec(name) is not None for name in ("ray", "pandas"))
+
+
+def _trial_class(tune: Any) -> type:
+    """A Tune class trainable: its ``step`` runs on the actor's main thread, as ``fit`` needs
+    (signal handlers can only be set there; function trainables run on a side thread)."""
+
+    class SweepTrial(tune.Trainable):
+        """One Tune trial: fit the job named by ``config["slug"]``, report where it landed."""
+
+        def setup(
+            self, config: dict[str, Any], jobs: dict[str, Job], cwd: str, threads: int
+        ) -> None:
+            self.job, self.cwd, self.threads = jobs[config["slug"]], cwd, threads
+
+        def step(self) -> dict[str, Any]:
+            os.chdir(self.cwd)  # Tune starts trials in their own folder; recipe paths mean ours
+            result = run_job(self.job, self.threads)
+            run_dir = "" if result.run_dir is None else str(result.run_dir)
+            return {
+                "slug": result.slug,
+                "run_dir": run_dir,
+                "error": result.error or "",
+                "done": True,
+            }
+
+    return SweepTrial
+
+
+def _from_metrics(metrics: dict[str, Any]) -> JobResult:
+    run_dir = metrics.get("run_dir") or None
+    return JobResult(
+        metrics["slug"], Path(run_dir) if run_dir else None, metrics.get("error") or None
+    )
+
+
+@dataclass(frozen=True)
+class RayBackend:
+    """Runs each job as a Ray Tune trial, at most ``parallel`` at a time, one CPU each.
+
+    Tune's own files go to ``storage``; runs land where their recipes say, so with a
+    multi-node Ray cluster ``logging.dir`` must be on storage every node shares.
+
+    Raises:
+        BackendError: when Ray Tune is not installed.
+
+    Example:
+        >>> RayBackend(Path("runs/mlp-sweep/ray"), parallel=2)  # doctest: +SKIP
+    """
+
+    storage: Path
+    parallel: int = 1
+
+    def __post_init__(self) -> None:
+        if not ray_available():
+            raise BackendError("--backend ray needs Ray Tune: pip install 'lightreg[ray]'")
+        if self.parallel < 1:
+            raise BackendError(f"--parallel must be at least 1, got {self.parallel}")
+
+    def run(self, jobs: Sequence[Job], on_done: OnDone) -> list[JobResult]:
+        """Run ``jobs`` as Tune trials; see :class:`Backend`."""
+        if not jobs:
+            return []
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no Tune event files
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # verbose=0 silences Tune's tables
+        import ray
+        from ray import tune
+
+        started = not ray.is_initialized()
+        if started:
+            ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        reported: dict[str, JobResult] = {}
+        try:
+            grid = self._tuner(tune, jobs, reported, on_done).fit()
+        finally:
+            if started:
+                ray.shutdown()
+        for result in grid:
+            slug = result.config["slug"]
+            if slug not in reported and result.error is not None:
+                reported[slug] = JobResult(slug, None, _one_line(result.error))
+                on_done(reported[slug])
+        if len(reported) < len(jobs):
+            raise SweepInterrupted()
+        return [reported[job.slug] for job in jobs]
+
+    def _tuner(
+        self, tune: Any, jobs: Sequence[Job], reported: dict[str, JobResult], on_done: OnDone
+    ) -> Any:
+        def listener(metrics: dict[str, Any]) -> None:
+            result = _from_metrics(metrics)
+            reported[result.slug] = result
+            on_done(result)
+
+        class Progress(tune.Callback):
+            """Hands each trial's report to ``listener``, in this process."""
+
+            def __init__(self, listener: Callable[[dict[str, Any]], None] | None) -> None:
+                self.listener = listener
+
+            def on_trial_result(
+                self, iteration: int, trials: list, trial: Any, result: dict
+            ) -> None:
+                if self.listener is not None:
+                    self.listener(result)
+
+            def __getstate__(self) -> dict[str, Any]:  # Tune pickles its callbacks; not ours
+                return {"listener": None}
+
+        trainable = tune.with_parameters(
+            _trial_class(tune),
+            jobs={job.slug: job for job in jobs},
+            cwd=os.getcwd(),
+            threads=threads_per_run(self.parallel),
+        )
+        return tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            param_space={"slug": tune.grid_search([job.slug for job in jobs])},
+            tune_config=tune.TuneConfig(max_concurrent_trials=self.parallel),
+            run_config=tune.RunConfig(
+                name="trials",
+                storage_path=str(self.storage.resolve()),
+                verbose=0,
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+                callbacks=[Progress(listener)],
+            ),
+        )
