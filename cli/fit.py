@@ -56,6 +56,7 @@ def fit(
     from lightreg.runner import ResumeError, RunInterrupted
     from lightreg.runner import fit as run_fit
 
+    _route_library_warnings()
     try:
         result = run_fit(resolved, resume=resume)
     except (DataError, ResumeError) as exc:
@@ -65,6 +66,20 @@ def fit(
         raise typer.Exit(code=130) from None
     if result is not None:
         print_summary(out, resolved, result)
+
+
+def _route_library_warnings() -> None:
+    """Show the library's ``lightreg`` log warnings (e.g. OverfittingMonitor) as rich lines."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("lightreg")
+    if not logger.handlers:
+        handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+        handler.setLevel(logging.WARNING)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _resolve(recipe: str | None, overrides: list[str], resume: Path | None) -> Recipe:
