@@ -86,3 +86,14 @@ def test_gpu_request_without_gpu_names_the_fix():
     result = runner.invoke(app, ["fit", "mlp", "--set", "trainer.accelerator=gpu"])
     assert result.exit_code == 2
     assert "--set trainer.accelerator=cpu" in result.output
+
+
+def test_hardware_checks_are_one_line_each():
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = runner.invoke(app, ["fit", "mlp", "--set", "trainer.precision=16-mixed"])
+    assert result.exit_code == 2
+    assert "--set trainer.precision=bf16-mixed" in result.output

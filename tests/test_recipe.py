@@ -228,3 +228,17 @@ def test_recipe_file_with_user_csv(tmp_path):
         )
     )
     assert load_recipe(recipe_file).data.path == data
+
+
+def test_sharded_strategies_refuse_per_weight_regularizers():
+    problems = problems_of(
+        {"name": "x", "trainer": {"strategy": "fsdp"}, "regularization": {"max_norm": 3.0}}
+    )
+    assert problems == [
+        "recipe: trainer.strategy 'fsdp' shards the weights, which regularization.max_norm, "
+        "early_stopping.restore_best_weights need whole; use strategy 'ddp', or turn them off"
+    ]
+    fine = resolve_recipe(
+        {"name": "x", "trainer": {"strategy": "fsdp"}, "early_stopping": {"enabled": False}}
+    )
+    assert fine.trainer.strategy == "fsdp"

@@ -24,6 +24,9 @@ PresetName = Literal["none", "conservative", "moderate", "aggressive"]
 AugmentPreset = Literal["light", "moderate", "heavy"]
 
 
+SHARDED_STRATEGIES = ("fsdp", "deepspeed")
+
+
 class Section(BaseModel):
     """Base of every recipe section: unknown keys are errors, values are re-checked on assignment."""
 
@@ -268,4 +271,24 @@ class Recipe(Section):
                 f"model.type '{self.model.type}' needs image data; data.dataset "
                 f"'{self.data.dataset}' is tabular (use model.type 'mlp')"
             )
+        if self.trainer.strategy in SHARDED_STRATEGIES:
+            reg = self.regularization
+            per_weight = [
+                name
+                for name, on in (
+                    ("regularization.l1", reg.l1 > 0),
+                    ("regularization.l2", reg.l2 > 0),
+                    ("regularization.max_norm", reg.max_norm is not None),
+                    (
+                        "early_stopping.restore_best_weights",
+                        self.early_stopping.enabled and self.early_stopping.restore_best_weights,
+                    ),
+                )
+                if on
+            ]
+            if per_weight:
+                raise ValueError(
+                    f"trainer.strategy '{self.trainer.strategy}' shards the weights, which "
+                    f"{', '.join(per_weight)} need whole; use strategy 'ddp', or turn them off"
+                )
         return self
