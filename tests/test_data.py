@@ -101,3 +101,23 @@ def test_image_folder(tmp_path):
     samples = load_samples("image_folder", tmp_path, image_size=16, channels=1)
     assert samples.features.shape == (6, 16, 16, 1) and samples.class_names == ("cat", "dog")
     assert samples.features.min() >= 0.0 and samples.features.max() <= 1.0
+
+
+def _identical_images_module(workers: int) -> SampleDataModule:
+    from lightreg.data.datasets import Samples
+
+    dm = SampleDataModule(
+        "digits", layout="flat", augment="heavy", batch_size=8, num_workers=workers, seed=11
+    )
+    image = load_samples("digits").features[:1]
+    dm._samples = Samples(np.repeat(image, 120, axis=0), np.arange(120) % 2, ("a", "b"))
+    dm.setup("fit")
+    return dm
+
+
+def test_worker_augmentation_is_seeded_per_worker_and_reproducible():
+    first = [x for x, _ in _identical_images_module(2).train_dataloader()]
+    again = [x for x, _ in _identical_images_module(2).train_dataloader()]
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    # batches 0 and 1 come from different workers; the same seed would repeat the same draws
+    assert not torch.equal(first[0], first[1])
