@@ -1,6 +1,6 @@
 """The shared LightningModule for lightreg's classifiers: loss, torchmetrics, optimizer.
 
-Subclasses only build ``self.net``. Targets may be class indices or soft targets (from MixUp or
+Subclasses build their layers: ``self.net``, or their own ``forward``. Targets may be class indices or soft targets (from MixUp or
 CutMix); the training loss applies label smoothing, evaluation losses are plain cross-entropy so
 that runs with and without smoothing compare fairly. Logs ``{stage}_loss``, ``{stage}_acc`` and,
 for val and test, ``{stage}_ece`` (expected calibration error), once per epoch.

@@ -152,7 +152,6 @@ class CNNClassifier(ClassifierModule):
         last = [nn.Dropout(output_dropout)] if output_dropout > 0 else []
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Flatten(), *dense, *last, nn.Linear(widths[-1], num_classes))
-        self.net = nn.Sequential(self.features, self.head)
 
     def block_dropout_rates(self) -> list[float]:
         """The SpatialDropout rate of each conv block, shallow to deep."""
@@ -160,4 +159,4 @@ class CNNClassifier(ClassifierModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits for ``[B, C, H, W]`` images."""
-        return self.net(x)
+        return self.head(self.features(x))

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import nn
 
 from lightreg.models.base import ClassifierModule, dense_block
@@ -74,7 +73,3 @@ class MLPClassifier(ClassifierModule):
         ]
         head: list[nn.Module] = [nn.Dropout(output_dropout)] if output_dropout > 0 else []
         self.net = nn.Sequential(nn.Flatten(), *blocks, *head, nn.Linear(widths[-1], num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits for flat (or flattenable) inputs."""
-        return self.net(x)
