@@ -26,7 +26,7 @@ demo: setup
 	$(VENV)/bin/lightreg fit recipes/mlp.yaml
 
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -16,6 +16,7 @@ albumentations is imported lazily: it imports torch, which ``lightreg validate``
 a recipe holds an explicit list.
 
 Example:
+    >>> import numpy as np
     >>> pipeline = build_augmentation("light")
     >>> pipeline(image=np.zeros((8, 8, 1), np.float32))["image"].shape
     (8, 8, 1)

@@ -162,14 +162,10 @@ def dense_block(
     """Linear -> [BN] -> activation -> [BN] -> Dropout, BN placed as ``bn_position`` says.
 
     Example:
-        >>> dense_block(4, 8, dropout=0.2, batch_norm=True, bn_position="before_activation",
-        ...             activation="relu")
-        Sequential(
-          (0): Linear(in_features=4, out_features=8, bias=False)
-          (1): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
-          (2): ReLU()
-          (3): Dropout(p=0.2, inplace=False)
-        )
+        >>> block = dense_block(4, 8, dropout=0.2, batch_norm=True,
+        ...                     bn_position="before_activation", activation="relu")
+        >>> [type(layer).__name__ for layer in block]
+        ['Linear', 'BatchNorm1d', 'ReLU', 'Dropout']
     """
     layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not batch_norm)]
     norm = [nn.BatchNorm1d(out_features)] if batch_norm else []

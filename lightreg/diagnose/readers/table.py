@@ -41,11 +41,11 @@ class Table:
         return self.header.index(name) if name in self.header else None
 
 
-def read_text(path: Path) -> str:
-    """Read a log file as text, or raise :class:`LogReadError` saying why it is not one.
+def read_log_bytes(path: Path) -> bytes:
+    """A log file's bytes, or :class:`LogReadError` naming why they cannot be read.
 
     Example:
-        >>> read_text(Path("no/such/metrics.csv"))
+        >>> read_log_bytes(Path("no/such/metrics.csv"))
         Traceback (most recent call last):
         ...
         lightreg.diagnose.run.LogReadError: file not found
@@ -60,6 +60,19 @@ def read_text(path: Path) -> str:
         raise LogReadError("is a folder") from None
     if not data.strip():
         raise LogReadError("empty file")
+    return data
+
+
+def read_text(path: Path) -> str:
+    """Read a log file as text, or raise :class:`LogReadError` saying why it is not one.
+
+    Example:
+        >>> read_text(Path("no/such/metrics.csv"))
+        Traceback (most recent call last):
+        ...
+        lightreg.diagnose.run.LogReadError: file not found
+    """
+    data = read_log_bytes(path)
     if b"\x00" in data[:65536]:
         raise LogReadError("not a metrics log: binary data")
     try:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from lightreg.diagnose.readers.hparams import find_config
 from lightreg.diagnose.readers.protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, fields
 from lightreg.diagnose.readers.series import IGNORED, is_per_step, looks_per_step
+from lightreg.diagnose.readers.table import read_log_bytes
 from lightreg.diagnose.readers.tfrecord import Records, looks_like_records, split_records
 from lightreg.diagnose.run import LogReadError, Run
 
@@ -190,14 +191,7 @@ def read_event_file(path: Path) -> tuple[dict[str, Columns], list[str]]:
     """
     import numpy as np
 
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LogReadError("file not found") from None
-    except PermissionError:
-        raise LogReadError("permission denied") from None
-    if not data:
-        raise LogReadError("empty file")
+    data = read_log_bytes(path)
     if not looks_like_records(data[:12]):
         raise LogReadError("not a TensorBoard event file: no valid first record")
     rec = split_records(data)
