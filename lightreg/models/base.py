@@ -150,6 +150,25 @@ class ClassifierModule(pl.LightningModule):
         return optimizer
 
 
+def check_block_options(bn_position: str = "before_activation", **rates: float) -> None:
+    """Raise ValueError for a dropout rate outside [0, 1) or an unknown ``bn_position``.
+
+    Example:
+        >>> check_block_options(dropout=0.5, output_dropout=0.0)
+        >>> check_block_options(dropout=1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: `dropout` must be in [0, 1), got 1.0
+    """
+    for name, rate in rates.items():
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"`{name}` must be in [0, 1), got {rate}")
+    if bn_position not in ("before_activation", "after_activation"):
+        raise ValueError(
+            f"`bn_position` can be before_activation, after_activation; got {bn_position!r}"
+        )
+
+
 def dense_block(
     in_features: int,
     out_features: int,

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from lightreg.layers import SpatialDropout
-from lightreg.models.base import ACTIVATIONS, ClassifierModule, dense_block
+from lightreg.models.base import ACTIVATIONS, ClassifierModule, check_block_options, dense_block
 
 EARLY_SHARE = 0.4  # the deepest conv block gets 0.4 x the head's rate (chapter: 0.1-0.2 vs 0.5)
 
@@ -111,9 +111,7 @@ class CNNClassifier(ClassifierModule):
         **training: Any,
     ) -> None:
         super().__init__(num_classes, **training)
-        for name, rate in (("dropout", dropout), ("output_dropout", output_dropout)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1), got {rate}")
+        check_block_options(bn_position, dropout=dropout, output_dropout=output_dropout)
         if not channels:
             raise ValueError("`channels` must name at least one conv block, got []")
         self.save_hyperparameters()

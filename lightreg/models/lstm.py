@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from lightreg.layers import LayerNormLSTM
-from lightreg.models.base import ClassifierModule
+from lightreg.models.base import ClassifierModule, check_block_options
 
 INPUT_SHARE = 0.5  # input dropout = 0.5 x dropout (chapter: 0.1-0.2 at the input)
 
@@ -56,9 +56,7 @@ class LSTMClassifier(ClassifierModule):
     ) -> None:
         super().__init__(num_classes, **training)
         recurrent = dropout if recurrent_dropout is None else recurrent_dropout
-        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1), got {rate}")
+        check_block_options(dropout=dropout, recurrent_dropout=recurrent)
         self.save_hyperparameters()
         self.lstm = LayerNormLSTM(
             input_size,

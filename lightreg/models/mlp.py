@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from lightreg.models.base import ClassifierModule, dense_block
+from lightreg.models.base import ClassifierModule, check_block_options, dense_block
 
 
 class MLPClassifier(ClassifierModule):
@@ -51,13 +51,7 @@ class MLPClassifier(ClassifierModule):
         **training: Any,
     ) -> None:
         super().__init__(num_classes, **training)
-        for name, rate in (("dropout", dropout), ("output_dropout", output_dropout)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1), got {rate}")
-        if bn_position not in ("before_activation", "after_activation"):
-            raise ValueError(
-                f"`bn_position` can be before_activation, after_activation; got {bn_position!r}"
-            )
+        check_block_options(bn_position, dropout=dropout, output_dropout=output_dropout)
         self.save_hyperparameters()
         widths = [in_features, *hidden]
         blocks = [
