@@ -98,25 +98,21 @@ class FitResult:
         return last.get("val_loss", math.nan) - last.get("train_loss", math.nan)
 
 
-def read_epoch_metrics(metrics_csv: Path) -> dict[int, dict[str, float]]:
-    """Epoch -> metric -> value from a CSVLogger file (train and val rows merged by epoch).
+def epoch_history(run_dir: Path) -> dict[int, dict[str, float]]:
+    """Epoch -> metric -> value from a run's ``metrics.csv``, read by the diagnose reader.
 
     Example:
-        >>> read_epoch_metrics(Path("missing.csv"))
+        >>> epoch_history(Path("no/such/run"))
         {}
     """
+    from lightreg.diagnose.readers import read_runs
+
+    runs, _ = read_runs([run_dir / "metrics.csv"])
     table: dict[int, dict[str, float]] = {}
-    if not metrics_csv.is_file():
-        return table
-    with metrics_csv.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            epoch = row.get("epoch", "")
-            if not epoch:
-                continue
-            values = table.setdefault(int(float(epoch)), {})
-            for key, value in row.items():
-                if key not in ("epoch", "step") and value not in ("", None):
-                    values[key] = float(value)
+    for run in runs:
+        for metric, points in run.series.items():
+            for epoch, value in points.items():
+                table.setdefault(epoch, {})[metric] = value
     return table
 
 
@@ -294,7 +290,7 @@ def fit(
         final.update({k: float(v) for k, v in (results[0] if results else {}).items()})
     if not trainer.is_global_zero:
         return None
-    history = read_epoch_metrics(run_dir / "metrics.csv")
+    history = epoch_history(run_dir)
     fit_epochs = {e: m for e, m in history.items() if "val_loss" in m or "train_loss" in m}
     monitor = recipe.early_stopping.monitor
     scored = {e: m[monitor] for e, m in fit_epochs.items() if monitor in m}
