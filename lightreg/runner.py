@@ -152,6 +152,8 @@ def _quiet_lightning() -> None:
         r"The number of training batches .* is smaller than the logging interval",
         r".*LeafSpec.*",
         r".*does not have many workers which may be a bottleneck.*",
+        r"torch.distributed.nn.functional.all_gather is deprecated.*",
+        r"Using `DistributedSampler` with the dataloaders. During `trainer.test\(\)`.*",
     ):
         warnings.filterwarnings("ignore", message=message)
 

@@ -146,8 +146,10 @@ class OverfittingMonitor(Callback):
             self.history["train"].append(train)
         self._pending_val = None
         metrics, fired = self.evaluate()
+        distributed = trainer.world_size > 1
         for name, value in metrics.items():
-            pl_module.log(name, float(value), on_step=False, on_epoch=True)
+            # every rank computes the same value from synced losses; sync_dist only says so
+            pl_module.log(name, float(value), on_step=False, on_epoch=True, sync_dist=distributed)
         if fired and self.fired_epoch is None:
             self.fired_epoch = trainer.current_epoch
             shown = ", ".join(f"{k.split('/')[1].upper()}={v:.4g}" for k, v in metrics.items())

@@ -89,4 +89,7 @@ class WeightStats(Callback):
         if not weights:
             return
         for name, value in weight_stats(weights, self.near_zero).items():
-            pl_module.log(name, value, on_step=False, on_epoch=True)
+            # DDP replicas hold identical weights; sync_dist keeps Lightning's epoch-level contract
+            pl_module.log(
+                name, value, on_step=False, on_epoch=True, sync_dist=trainer.world_size > 1
+            )
