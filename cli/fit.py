@@ -51,6 +51,8 @@ def fit(
         print(recipe_to_yaml(resolved), end="")
         return
     _check_hardware(resolved)
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
     from lightreg.cli.summary import print_summary
     from lightreg.data.datasets import DataError
     from lightreg.runner import ResumeError, RunInterrupted
@@ -61,6 +63,8 @@ def fit(
         result = run_fit(resolved, resume=resume)
     except (DataError, ResumeError) as exc:
         user_error([str(exc)])
+    except MisconfigurationException as exc:  # Lightning's word on a Trainer setting
+        user_error([f"trainer: {exc}"])
     except RunInterrupted as exc:
         err.print(f"[yellow]{exc}[/]", highlight=False)
         raise typer.Exit(code=130) from None
@@ -116,6 +120,10 @@ def _check_hardware(recipe: Recipe) -> None:
     if trainer.precision == "16-mixed" and on_cpu:
         problems.append(
             "trainer.precision = '16-mixed' needs a GPU; on CPU use --set trainer.precision=bf16-mixed"
+        )
+    if trainer.strategy in ("fsdp", "deepspeed") and on_cpu:
+        problems.append(
+            f"trainer.strategy = '{trainer.strategy}' needs GPUs; on CPU use --set trainer.strategy=ddp"
         )
     if trainer.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         problems.append(

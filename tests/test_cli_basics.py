@@ -97,3 +97,12 @@ def test_hardware_checks_are_one_line_each():
     result = runner.invoke(app, ["fit", "mlp", "--set", "trainer.precision=16-mixed"])
     assert result.exit_code == 2
     assert "--set trainer.precision=bf16-mixed" in result.output
+    sharded = [
+        "--set",
+        "trainer.strategy=fsdp",
+        "--set",
+        "early_stopping.restore_best_weights=false",
+    ]
+    result = runner.invoke(app, ["fit", "mlp", *sharded])
+    assert result.exit_code == 2
+    assert "needs GPUs; on CPU use --set trainer.strategy=ddp" in result.output
