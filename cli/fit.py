@@ -50,7 +50,11 @@ def fit(
 
         print(recipe_to_yaml(resolved), end="")
         return
-    _check_hardware(resolved)
+    from lightreg.preflight import preflight_problems
+
+    problems = preflight_problems(resolved)
+    if problems:
+        user_error(problems)
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from lightreg.cli.summary import print_summary
@@ -101,33 +105,3 @@ def _resolve(recipe: str | None, overrides: list[str], resume: Path | None) -> R
             [f"{resume}: no {RECIPE_FILE}; expected a run directory written by lightreg fit"]
         )
     return load_or_exit(str(saved), [])
-
-
-def _check_hardware(recipe: Recipe) -> None:
-    """Refuse, in one line each, what this machine cannot run (before Lightning says it worse)."""
-    import importlib.util
-
-    import torch
-
-    trainer, problems = recipe.trainer, []
-    has_cuda = torch.cuda.is_available()
-    if trainer.accelerator in ("gpu", "cuda") and not has_cuda:
-        problems.append(
-            f"trainer.accelerator = '{trainer.accelerator}': no CUDA GPU on this machine; "
-            "use --set trainer.accelerator=cpu"
-        )
-    on_cpu = trainer.accelerator == "cpu" or (trainer.accelerator == "auto" and not has_cuda)
-    if trainer.precision == "16-mixed" and on_cpu:
-        problems.append(
-            "trainer.precision = '16-mixed' needs a GPU; on CPU use --set trainer.precision=bf16-mixed"
-        )
-    if trainer.strategy in ("fsdp", "deepspeed") and on_cpu:
-        problems.append(
-            f"trainer.strategy = '{trainer.strategy}' needs GPUs; on CPU use --set trainer.strategy=ddp"
-        )
-    if trainer.strategy == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
-        problems.append(
-            "trainer.strategy = 'deepspeed': deepspeed is not installed (pip install deepspeed)"
-        )
-    if problems:
-        user_error(problems)

@@ -106,3 +106,20 @@ def test_hardware_checks_are_one_line_each():
     result = runner.invoke(app, ["fit", "mlp", *sharded])
     assert result.exit_code == 2
     assert "needs GPUs; on CPU use --set trainer.strategy=ddp" in result.output
+
+
+def test_fit_refuses_a_test_split_monitor_before_training(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "fit",
+            "mlp",
+            "--set",
+            "early_stopping.monitor=test_loss",
+            "--set",
+            f"logging.dir={tmp_path}",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "the test split is scored once, after fit" in result.output
+    assert not any(tmp_path.iterdir())

@@ -55,7 +55,10 @@ def _rules(raw: dict) -> list[str]:
             ["mixing-with-label-smoothing"],
         ),
         (
-            {"regularization": {"cutmix_alpha": 1.0, "label_smoothing": 0.1}},
+            {
+                "model": {"type": "cnn"},
+                "regularization": {"cutmix_alpha": 1.0, "label_smoothing": 0.1},
+            },
             ["mixing-with-label-smoothing"],
         ),
         ({"regularization": {"mixup_alpha": 0.2}}, []),

@@ -69,6 +69,20 @@ def test_minimal_recipe_gets_defaults():
             {"trainer": {"devices": "abc"}},
             "trainer.devices: input should be a valid integer",
         ),
+        (
+            {"regularization": {"overfitting_monitor": {"criterion": "UP", "threshold": 0.5}}},
+            "regularization.overfitting_monitor: threshold = 0.5 with criterion UP: expected a "
+            "whole number of rising strips >= 1",
+        ),
+        (
+            {"regularization": {"cutmix_alpha": 1.0}},
+            "recipe: regularization.cutmix_alpha = 1 cuts boxes out of images; model.type 'mlp'",
+        ),
+        (
+            {"early_stopping": {"monitor": "val_accuracy"}},
+            "early_stopping.monitor: 'val_accuracy' is not a metric the models log; "
+            "did you mean 'val_acc'?",
+        ),
     ],
 )
 def test_bad_values_name_key_value_and_what_is_allowed(raw, expected):

@@ -25,6 +25,7 @@ AugmentPreset = Literal["light", "moderate", "heavy"]
 
 
 SHARDED_STRATEGIES = ("fsdp", "deepspeed")
+MONITORABLE = ("val_loss", "val_acc", "val_ece", "train_loss", "train_acc")
 
 
 class Section(BaseModel):
@@ -136,13 +137,29 @@ ModelConfig = Annotated[MLPConfig | CNNConfig | LSTMConfig, Field(discriminator=
 
 
 class OverfittingMonitorConfig(Section):
-    """Prechelt's live criterion (see ``lightreg.callbacks.OverfittingMonitor``)."""
+    """Prechelt's live criterion (see ``lightreg.callbacks.OverfittingMonitor``).
+
+    ``threshold`` is a percentage for GL, a ratio for PQ, and a count of rising strips for UP.
+
+    Example:
+        >>> OverfittingMonitorConfig(criterion="UP", threshold=3).threshold
+        3.0
+    """
 
     enabled: bool = True
     criterion: Literal["GL", "PQ", "UP"] = "GL"
     threshold: Annotated[float, Field(gt=0.0)] = 5.0
     strip: Annotated[int, Field(ge=1)] = 5
     stop: bool = False
+
+    @model_validator(mode="after")
+    def _check_up_count(self) -> OverfittingMonitorConfig:
+        if self.criterion == "UP" and (self.threshold < 1 or self.threshold != int(self.threshold)):
+            raise ValueError(
+                f"threshold = {self.threshold:g} with criterion UP: expected a whole number "
+                "of rising strips >= 1"
+            )
+        return self
 
 
 AugmentStep = dict[str, dict[str, Any] | None]
@@ -219,12 +236,24 @@ class EarlyStoppingConfig(Section):
     """
 
     enabled: bool = True
-    monitor: str = "val_loss"
+    monitor: str = Field(
+        "val_loss", description="A metric the models log: " + ", ".join(MONITORABLE) + "."
+    )
     mode: Literal["min", "max"] = "min"
     patience: Annotated[int, Field(ge=0)] = 10
     min_delta: NonNegative = 0.0
     restore_best_weights: bool = True
     start_from_epoch: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value in MONITORABLE or value.startswith("test_"):  # test_*: the linter explains
+            return value
+        from lightreg.recipe.errors import did_you_mean
+
+        hint = did_you_mean(value, MONITORABLE) or f"; logged during fit: {', '.join(MONITORABLE)}"
+        raise ValueError(f"{value!r} is not a metric the models log{hint}")
 
 
 class LoggingConfig(Section):
@@ -270,6 +299,12 @@ class Recipe(Section):
             raise ValueError(
                 f"model.type '{self.model.type}' needs image data; data.dataset "
                 f"'{self.data.dataset}' is tabular (use model.type 'mlp')"
+            )
+        if self.regularization.cutmix_alpha > 0 and self.model.type != "cnn":
+            raise ValueError(
+                f"regularization.cutmix_alpha = {self.regularization.cutmix_alpha:g} cuts boxes "
+                f"out of images; model.type '{self.model.type}' does not take images "
+                "(use model.type 'cnn', or mixup_alpha)"
             )
         if self.trainer.strategy in SHARDED_STRATEGIES:
             reg = self.regularization
