@@ -22,7 +22,7 @@ CALLBACKS = [
 
 
 def _seeded(callback, rank=0):
-    callback.setup(SimpleNamespace(global_rank=rank), MODULE, "fit")
+    callback.setup(SimpleNamespace(global_rank=rank, strategy=None), MODULE, "fit")
     return callback
 
 
@@ -156,6 +156,34 @@ def test_generator_state_round_trips_through_state_dict():
     restored.load_state_dict(state)  # before setup: applied when the generator is made
     _seeded(restored)
     assert torch.equal(_draws(first), _draws(restored))
+
+
+class _TwoRankStrategy:
+    """Stands in for a 2-process strategy: all_gather stacks both ranks' states."""
+
+    world_size = 2
+    root_device = torch.device("cpu")
+
+    def __init__(self, callbacks) -> None:
+        self.callbacks = callbacks
+
+    def all_gather(self, tensor):
+        return torch.stack([c.generator.get_state().to(torch.int64) for c in self.callbacks])
+
+
+def test_every_ranks_stream_survives_a_checkpoint_written_by_rank_zero():
+    ranks = [_seeded(MixUp(), rank=r) for r in (0, 1)]
+    strategy = _TwoRankStrategy(ranks)
+    for rank, callback in enumerate(ranks):
+        callback._strategy, callback._rank = strategy, rank
+        _draws(callback, 2 + rank)
+    saved = ranks[0].state_dict()  # what rank zero writes
+    assert len(saved["generators"]) == 2
+    for rank, callback in enumerate(ranks):
+        resumed = _seeded(MixUp(), rank=rank)
+        resumed._rank = rank
+        resumed.load_state_dict(saved)
+        assert torch.equal(_draws(resumed), _draws(callback))
 
 
 class _Recorder(TinyClassifier):

@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from lightning.pytorch import Callback
 from typing_extensions import override
 
+from lightreg.losses import smooth_targets
+
 __all__ = ["CutMix", "MixUp", "MixUpCutMix", "cutmix", "cutmix_box", "mixup", "soft_targets"]
 
 INPUT_KEYS = ("x", "image", "input", "inputs", "images")
@@ -61,9 +63,7 @@ def soft_targets(
             f"targets must be class indices [B] or probabilities [B, {num_classes}],"
             f" got {tuple(y.shape)} {y.dtype}"
         )
-    if label_smoothing:
-        probs = probs * (1.0 - label_smoothing) + label_smoothing / num_classes
-    return probs
+    return smooth_targets(probs, num_classes, label_smoothing) if label_smoothing else probs
 
 
 def mixup(
@@ -137,6 +137,8 @@ class _BatchMixing(Callback):
         self.seed = seed
         self.generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
+        self._strategy: Any = None
+        self._rank = 0
 
     def mix(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mix inputs ``x`` and soft targets ``y`` ``[B, K]``; subclasses define how."""
@@ -144,6 +146,7 @@ class _BatchMixing(Callback):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._strategy, self._rank = trainer.strategy, trainer.global_rank
         self.seed_generator(trainer.global_rank)
 
     def seed_generator(self, rank: int) -> None:
@@ -171,11 +174,27 @@ class _BatchMixing(Callback):
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {} if self.generator is None else {"generator": self.generator.get_state()}
+        """The generator state; under DDP every rank's, since only rank zero writes the file.
+
+        Lightning builds the checkpoint on every rank, so the gather is a collective all ranks join.
+        """
+        if self.generator is None:
+            return {}
+        state = self.generator.get_state()
+        strategy = self._strategy
+        if strategy is None or strategy.world_size == 1:
+            return {"generator": state}
+        gathered = strategy.all_gather(state.to(strategy.root_device, torch.int64))
+        return {"generators": [row.to("cpu", torch.uint8) for row in gathered.unbind(0)]}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = state_dict.get("generator")
+        """Restore this rank's stream (a rank the checkpoint lacks keeps its fresh seed)."""
+        states = state_dict.get("generators")
+        if states is not None:
+            state = states[self._rank] if self._rank < len(states) else None
+        else:
+            state = state_dict.get("generator")
         if state is None:
             return
         if self.generator is None:
