@@ -32,5 +32,10 @@ app.add_typer(recipes_app, name="recipes")
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Example:
+        $ lightreg --help
+        $ python -m lightreg validate recipes/mlp.yaml
+    """
     app()

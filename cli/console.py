@@ -22,6 +22,13 @@ def user_error(lines: Iterable[str], code: int = 2) -> NoReturn:
     """Print each problem on one stderr line and exit with ``code``, never a traceback.
 
     The lines are shown literally: ``lightreg[ray]`` or ``[16]`` is not rich markup.
+
+    Example:
+        >>> try:
+        ...     user_error(["recipe.yaml: no such file"])  # prints "error: recipe.yaml: ..." on stderr
+        ... except typer.Exit as exc:
+        ...     print(exc.exit_code)
+        2
     """
     for line in lines:
         err.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)

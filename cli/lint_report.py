@@ -19,6 +19,10 @@ def report_lint(recipe: Recipe, strict: bool) -> None:
     """One yellow ``warning:`` line on stderr per finding; with ``strict``, exit code 2 if any.
 
     The linter (and pydantic) is imported here, not at start-up, to keep ``lightreg`` fast.
+
+    Example:
+        >>> from lightreg.recipe import Recipe
+        >>> report_lint(Recipe(name="x"), strict=True)  # no findings: prints nothing, returns
     """
     from lightreg.recipe.lint import lint_recipe
 

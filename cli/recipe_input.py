@@ -19,6 +19,10 @@ def load_or_exit(source: str, overrides: Sequence[str]) -> Recipe:
     """The validated recipe, or one stderr line per problem and exit code 2.
 
     pydantic and the schema are imported here, not at start-up, to keep ``lightreg`` fast.
+
+    Example:
+        >>> load_or_exit("mlp", ["trainer.max_epochs=2"]).trainer.max_epochs
+        2
     """
     from lightreg.recipe import RecipeError, load_recipe
 

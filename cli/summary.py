@@ -21,7 +21,12 @@ def _fmt(value: float, digits: int = 4) -> str:
 
 
 def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
-    """Epochs, best epoch, train/val/test loss and accuracy, the gap, and where the logs are."""
+    """Epochs, best epoch, train/val/test loss and accuracy, the gap, and where the logs are.
+
+    Example:
+        >>> from lightreg.runner import fit  # doctest: +SKIP
+        >>> print_summary(Console(), recipe, fit(recipe))  # doctest: +SKIP
+    """
     table = Table(title=f"lightreg fit: {recipe.name}", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("train", justify="right")

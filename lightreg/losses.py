@@ -129,7 +129,21 @@ class LabelSmoothingCrossEntropy(nn.Module):
         self.reduction = reduction
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """The smoothed cross-entropy of ``logits`` ``[B, K]`` against ``target``.
+
+        Example:
+            >>> import torch
+            >>> criterion = LabelSmoothingCrossEntropy(reduction="none")
+            >>> criterion(torch.zeros(2, 4), torch.tensor([0, 3])).shape
+            torch.Size([2])
+        """
         return label_smoothing_cross_entropy(logits, target, self.smoothing, self.reduction)
 
     def extra_repr(self) -> str:
+        """Smoothing and reduction, for ``repr``.
+
+        Example:
+            >>> LabelSmoothingCrossEntropy(0.1)
+            LabelSmoothingCrossEntropy(smoothing=0.1, reduction='mean')
+        """
         return f"smoothing={self.smoothing}, reduction={self.reduction!r}"

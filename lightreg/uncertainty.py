@@ -81,7 +81,14 @@ class MCDropoutPrediction:
 
     @classmethod
     def from_probs(cls, probs: Tensor, keep_samples: bool = False) -> MCDropoutPrediction:
-        """Summarize sample probabilities ``[T, B, ..., K]`` (classes on the last dimension)."""
+        """Summarize sample probabilities ``[T, B, ..., K]`` (classes on the last dimension).
+
+        Example:
+            >>> probs = torch.full((3, 2, 4), 0.25)  # T=3 identical samples, B=2, K=4
+            >>> pred = MCDropoutPrediction.from_probs(probs, keep_samples=True)
+            >>> pred.mutual_information, pred.sample_probs.shape
+            (tensor([0., 0.]), torch.Size([3, 2, 4]))
+        """
         mean = probs.mean(dim=0)
         entropy = -torch.special.xlogy(mean, mean).sum(dim=-1)
         expected_entropy = -torch.special.xlogy(probs, probs).sum(dim=-1).mean(dim=0)

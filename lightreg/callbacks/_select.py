@@ -38,6 +38,13 @@ def check_selection(modules: ModuleTypes | None, param_names: Sequence[str] | No
     Raises:
         ValueError: when both ``modules`` and ``param_names`` are given, or either is empty.
         TypeError: when ``modules`` holds something other than ``nn.Module`` subclasses.
+
+    Example:
+        >>> check_selection(None, ["head.*"])
+        >>> check_selection([nn.Linear], ["head.*"])
+        Traceback (most recent call last):
+        ...
+        ValueError: pass `modules` or `param_names`, not both
     """
     if modules is not None and param_names is not None:
         raise ValueError("pass `modules` or `param_names`, not both")

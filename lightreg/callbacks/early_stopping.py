@@ -17,6 +17,8 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
+from lightreg.callbacks._sync import mean_over_ranks
+
 __all__ = ["EarlyStopping"]
 
 
@@ -113,6 +115,14 @@ class EarlyStopping(_LightningEarlyStopping):
 
     @override
     def state_dict(self) -> dict[str, Any]:
+        """Lightning's early-stopping state plus ``best_epoch`` (and the best weights, if kept).
+
+        Example:
+            >>> stop = EarlyStopping(monitor="val_loss")
+            >>> stop.best_epoch = 4
+            >>> stop.state_dict()["best_epoch"]
+            4
+        """
         state = super().state_dict()
         state["best_epoch"] = self.best_epoch
         if self.restore_best_weights and self.best_weights is not None:
@@ -121,6 +131,16 @@ class EarlyStopping(_LightningEarlyStopping):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (resuming from a checkpoint).
+
+        Example:
+            >>> source = EarlyStopping(monitor="val_loss")
+            >>> source.best_epoch = 4
+            >>> restored = EarlyStopping(monitor="val_loss")
+            >>> restored.load_state_dict(source.state_dict())
+            >>> restored.best_epoch
+            4
+        """
         super().load_state_dict(state_dict)
         self.best_epoch = state_dict.get("best_epoch")
         self.best_weights = state_dict.get("best_weights")
@@ -170,8 +190,7 @@ class EarlyStopping(_LightningEarlyStopping):
         """The mean of ``current`` over ranks, so that every rank takes the same decision."""
         if self._strategy is None or self._strategy.world_size <= 1:
             return current
-        synced = current.detach().to(self._strategy.root_device, copy=True)
-        return self._strategy.reduce(synced, reduce_op="mean")
+        return mean_over_ranks(self._strategy, current)
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

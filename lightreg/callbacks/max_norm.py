@@ -112,7 +112,14 @@ class MaxNorm(Callback):
         self._remove_hooks()
 
     def constrained_weights(self, model: nn.Module, optimizer: Optimizer) -> list[torch.Tensor]:
-        """Weights of the selected layers of ``model`` that ``optimizer`` updates."""
+        """Weights of the selected layers of ``model`` that ``optimizer`` updates.
+
+        Example:
+            >>> model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(4, 2))
+            >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> [w.shape for w in MaxNorm(3.0).constrained_weights(model, optimizer)]
+            [torch.Size([2, 4])]
+        """
         held = {id(p) for group in optimizer.param_groups for p in group["params"]}
         return [
             module.weight
@@ -121,7 +128,15 @@ class MaxNorm(Callback):
         ]
 
     def apply(self, weights: Sequence[torch.Tensor]) -> None:
-        """Constrain ``weights`` in place (what runs after each step)."""
+        """Constrain ``weights`` in place (what runs after each step).
+
+        Example:
+            >>> w = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
+            >>> MaxNorm(1.0).apply([w])
+            >>> w
+            tensor([[0.6000, 0.8000],
+                    [0.3000, 0.4000]])
+        """
         for weight in weights:
             max_norm_(weight, self.max_value)
 

@@ -15,12 +15,12 @@ import math
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from typing_extensions import override
 
+from lightreg.callbacks._sync import mean_over_ranks
 from lightreg.criteria import generalization_loss, progress_quotient, up_count
 
 __all__ = ["OverfittingMonitor"]
@@ -99,10 +99,24 @@ class OverfittingMonitor(Callback):
     @property
     @override
     def state_key(self) -> str:
+        """The checkpoint key: one per criterion and monitored metric.
+
+        Example:
+            >>> OverfittingMonitor("PQ").state_key
+            "OverfittingMonitor{'criterion': 'PQ', 'monitor': 'val_loss'}"
+        """
         return self._generate_state_key(criterion=self.criterion, monitor=self.monitor)
 
     @override
     def state_dict(self) -> dict[str, Any]:
+        """The loss history and the epoch the criterion fired, for checkpoints.
+
+        Example:
+            >>> monitor = OverfittingMonitor()
+            >>> monitor.history["val"] = [1.0, 0.9]
+            >>> monitor.state_dict()
+            {'val': [1.0, 0.9], 'train': [], 'fired_epoch': None}
+        """
         return {
             "val": list(self.history["val"]),
             "train": list(self.history["train"]),
@@ -111,6 +125,14 @@ class OverfittingMonitor(Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved (resuming from a checkpoint).
+
+        Example:
+            >>> monitor = OverfittingMonitor()
+            >>> monitor.load_state_dict({"val": [1.0, 1.2], "train": [0.9, 0.8], "fired_epoch": 1})
+            >>> monitor.history, monitor.fired_epoch
+            ({'val': [1.0, 1.2], 'train': [0.9, 0.8]}, 1)
+        """
         self.history = {
             "val": list(state_dict.get("val", [])),
             "train": list(state_dict.get("train", [])),
@@ -118,7 +140,14 @@ class OverfittingMonitor(Callback):
         self.fired_epoch = state_dict.get("fired_epoch")
 
     def evaluate(self) -> tuple[dict[str, float], bool]:
-        """The metrics for the current history and whether the criterion fires now."""
+        """The metrics for the current history and whether the criterion fires now.
+
+        Example:
+            >>> monitor = OverfittingMonitor("GL", threshold=5.0)
+            >>> monitor.history["val"] = [1.0, 0.5, 0.75]
+            >>> monitor.evaluate()
+            ({'overfit/gl': 50.0}, True)
+        """
         val, train = self.history["val"], self.history["train"]
         metrics: dict[str, float] = {"overfit/gl": generalization_loss(val)}
         fired = self.criterion == "GL" and metrics["overfit/gl"] > self.threshold
@@ -172,10 +201,7 @@ class OverfittingMonitor(Callback):
                 )
             return None
         if trainer.world_size > 1:
-            value = trainer.strategy.reduce(
-                torch.as_tensor(value, device=trainer.strategy.root_device).clone(),
-                reduce_op="mean",
-            )
+            value = mean_over_ranks(trainer.strategy, value)
         return float(value)
 
 

@@ -120,7 +120,14 @@ class WeightPenalty(Callback):
     def optimizer_params(
         self, optimizer: Optimizer, pl_module: torch.nn.Module
     ) -> list[torch.nn.Parameter]:
-        """The selected parameters of ``pl_module`` that ``optimizer`` updates."""
+        """The selected parameters of ``pl_module`` that ``optimizer`` updates.
+
+        Example:
+            >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+            >>> optimizer = torch.optim.SGD(model[1].parameters(), lr=0.1)  # updates the last layer only
+            >>> [p.shape for p in WeightPenalty(l2=1e-4).optimizer_params(optimizer, model)]
+            [torch.Size([2, 3])]
+        """
         held = {id(p) for group in optimizer.param_groups for p in group["params"]}
         chosen = select_weights(pl_module, self.modules, self.param_names)
         return [p for _, p in chosen if id(p) in held]

@@ -149,6 +149,12 @@ def build_augmentation(spec: AugmentSpec) -> Any | None:
 
     Raises:
         ValueError: listing every problem in the spec.
+
+    Example:
+        >>> build_augmentation(None) is None
+        True
+        >>> [type(t).__name__ for t in build_augmentation([{"HorizontalFlip": {"p": 0.5}}]).transforms]
+        ['HorizontalFlip']
     """
     steps = _steps(spec)
     if not steps:

@@ -120,7 +120,12 @@ class SampleDataModule(pl.LightningDataModule):
 
     @property
     def samples(self) -> Samples:
-        """All samples, loaded on first use."""
+        """All samples, loaded on first use.
+
+        Example:
+            >>> SampleDataModule("wine").samples.features.shape
+            (178, 13)
+        """
         if self._samples is None:
             hp = self.hparams
             self._samples = load_samples(
@@ -134,7 +139,13 @@ class SampleDataModule(pl.LightningDataModule):
 
     @property
     def split(self) -> Split:
-        """The train/val/test index split."""
+        """The train/val/test index split.
+
+        Example:
+            >>> split = SampleDataModule("wine", val_fraction=0.15, test_fraction=0.15).split
+            >>> len(split.train), len(split.val), len(split.test)
+            (124, 27, 27)
+        """
         if self._split is None:
             hp = self.hparams
             self._split = stratified_split(
@@ -144,16 +155,33 @@ class SampleDataModule(pl.LightningDataModule):
 
     @property
     def num_classes(self) -> int:
-        """Number of classes."""
+        """Number of classes.
+
+        Example:
+            >>> SampleDataModule("breast_cancer").num_classes
+            2
+        """
         return self.samples.num_classes
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one sample in the model's layout."""
+        """Shape of one sample in the model's layout.
+
+        Example:
+            >>> SampleDataModule("digits", layout="sequence").input_shape
+            (8, 8)
+        """
         return tuple(to_layout(self.samples.features[:1], self.hparams.layout).shape[1:])
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the three datasets once (idempotent)."""
+        """Build the three datasets once (idempotent).
+
+        Example:
+            >>> dm = SampleDataModule("wine")
+            >>> dm.setup("fit")
+            >>> len(dm.val_dataloader().dataset)
+            27
+        """
         if self._datasets:
             return
         features, labels = self.samples.features, self.samples.labels
@@ -198,17 +226,46 @@ class SampleDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled, augmented training batches."""
+        """Shuffled, augmented training batches.
+
+        Example:
+            >>> dm = SampleDataModule("wine", batch_size=16)
+            >>> dm.setup("fit")
+            >>> features, labels = next(iter(dm.train_dataloader()))
+            >>> features.shape, labels.shape
+            (torch.Size([16, 13]), torch.Size([16]))
+        """
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        """Validation batches, never augmented."""
+        """Validation batches, never augmented.
+
+        Example:
+            >>> dm = SampleDataModule("wine", batch_size=16)
+            >>> dm.setup("fit")
+            >>> [len(y) for _, y in dm.val_dataloader()]
+            [16, 11]
+        """
         return self._loader("val", shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
-        """Test batches, never augmented."""
+        """Test batches, never augmented.
+
+        Example:
+            >>> dm = SampleDataModule("wine")
+            >>> dm.setup("test")
+            >>> len(dm.test_dataloader().dataset)
+            27
+        """
         return self._loader("test", shuffle=False)
 
     def train_eval_dataloader(self) -> DataLoader:
-        """The training split without augmentation, for measuring the train-val gap."""
+        """The training split without augmentation, for measuring the train-val gap.
+
+        Example:
+            >>> dm = SampleDataModule("wine")
+            >>> dm.setup("fit")
+            >>> len(dm.train_eval_dataloader().dataset) == len(dm.split.train)
+            True
+        """
         return self._loader("train_eval", shuffle=False)

@@ -44,12 +44,22 @@ class Samples:
 
     @property
     def num_classes(self) -> int:
-        """How many classes there are."""
+        """How many classes there are.
+
+        Example:
+            >>> Samples(np.zeros((3, 2), np.float32), np.array([0, 1, 2]), ("a", "b", "c")).num_classes
+            3
+        """
         return len(self.class_names)
 
     @property
     def is_image(self) -> bool:
-        """Whether the features are ``[N, H, W, C]`` images."""
+        """Whether the features are ``[N, H, W, C]`` images.
+
+        Example:
+            >>> Samples(np.zeros((2, 8, 8, 1), np.float32), np.array([0, 1]), ("a", "b")).is_image
+            True
+        """
         return self.features.ndim == 4
 
 
@@ -66,6 +76,15 @@ def load_samples(
     Raises:
         DataError: for user data that is missing, empty or malformed.
         ValueError: for an unknown dataset name.
+
+    Example:
+        >>> samples = load_samples("wine")
+        >>> samples.features.shape, samples.num_classes, samples.is_image
+        ((178, 13), 3, False)
+        >>> load_samples("iris")
+        Traceback (most recent call last):
+        ...
+        ValueError: `dataset` can be digits, breast_cancer, wine, image_folder, csv; got 'iris'
     """
     if dataset == "digits":
         from sklearn.datasets import load_digits

@@ -41,6 +41,14 @@ def stratified_split(
 
     The val and test splits do not depend on ``train_fraction``, so runs that differ only in it
     are evaluated on the same samples.
+
+    Example:
+        >>> labels = np.repeat([0, 1, 2], 20)
+        >>> split = stratified_split(labels, 0.2, 0.2, seed=0, train_fraction=0.5)
+        >>> len(split.train), len(split.val), len(split.test)
+        (18, 12, 12)
+        >>> np.bincount(labels[split.train]).tolist()
+        [6, 6, 6]
     """
     indices = np.arange(len(labels))
     rest, test = train_test_split(

@@ -118,7 +118,12 @@ class Change:
     note: str = ""
 
     def describe(self) -> str:
-        """The change as one line of text."""
+        """The change as one line of text.
+
+        Example:
+            >>> Change(("optim", "lr"), 0.001, 0.0005, "halve it").describe()
+            'optim.lr 0.001 -> 0.0005 (halve it)'
+        """
         name = ".".join(self.key)
         if self.old is None:
             text = f"set {name} to {format_value(self.new)}"
@@ -141,11 +146,24 @@ class Prescription:
     hints: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
-        """Every suggestion, changes first, one string each."""
+        """Every suggestion, changes first, one string each.
+
+        Example:
+            >>> rx = Prescription("overfitting", (Change(("dropout",), 0.1, 0.3),), ("add data",))
+            >>> rx.lines()
+            ['dropout 0.1 -> 0.3', 'add data']
+        """
         return [change.describe() for change in self.changes] + list(self.hints)
 
     def headline(self) -> str:
-        """The summary followed by all suggestions, on one line."""
+        """The summary followed by all suggestions, on one line.
+
+        Example:
+            >>> Prescription("overfitting", (Change(("dropout",), 0.1, 0.3),)).headline()
+            'overfitting: dropout 0.1 -> 0.3'
+            >>> Prescription("good fit").headline()
+            'good fit'
+        """
         lines = self.lines()
         return f"{self.summary}: {'; '.join(lines)}" if lines else self.summary
 

@@ -59,18 +59,39 @@ class Diagnosis:
 
     @property
     def verdict(self) -> Verdict:
-        """The verdict."""
+        """The verdict.
+
+        Example:
+            >>> run = Run("r", "keras_csv", {"loss": {0: 1.0, 1: 0.8, 2: 0.6},
+            ...                              "val_loss": {0: 1.1, 1: 0.9, 2: 1.2}})
+            >>> diagnose(run).verdict
+            'good_fit'
+        """
         return self.judgement.verdict
 
     @property
     def evidence(self) -> Evidence:
-        """The evidence behind the verdict."""
+        """The evidence behind the verdict.
+
+        Example:
+            >>> run = Run("r", "keras_csv", {"loss": {0: 1.0, 1: 0.8, 2: 0.6},
+            ...                              "val_loss": {0: 1.1, 1: 0.9, 2: 1.2}})
+            >>> evidence = diagnose(run).evidence
+            >>> evidence.epochs, evidence.best_epoch
+            (3, 1)
+        """
         return self.judgement.evidence
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON record (docs/diagnose.md); NaN and inf are None.
 
         Extra keys beyond the documented core: ``summary``, ``reasons``, ``notes``, ``evidence``.
+
+        Example:
+            >>> run = Run("r", "keras_csv", {"loss": {0: 1.0, 1: 0.8}, "val_loss": {0: 1.1, 1: 0.9}})
+            >>> record = diagnose(run).to_dict()
+            >>> record["path"], record["train_metric"], record["val_metric"]
+            ('r', 'loss', 'val_loss')
         """
         e = self.evidence
         return {

@@ -28,6 +28,11 @@ class Run:
         step_series: metric name -> {step -> value} for metrics logged only per step
             (kept apart so that a per-step training loss can stand in when no per-epoch one exists).
         warnings: notes from the reader (a cut-short last row, a skipped bad record, ...).
+
+    Example:
+        >>> run = Run("runs/x/version_0", "lightning_csv", {"val_loss": {1: 0.8, 0: 1.0}})
+        >>> run.values_of("val_loss"), run.config is None
+        ([1.0, 0.8], True)
     """
 
     path: str
@@ -39,11 +44,21 @@ class Run:
     warnings: list[str] = field(default_factory=list)
 
     def epochs_of(self, metric: str) -> list[int]:
-        """The sorted epochs at which ``metric`` has a value."""
+        """The sorted epochs at which ``metric`` has a value.
+
+        Example:
+            >>> Run("r", "keras_csv", {"loss": {2: 0.5, 0: 1.0}}).epochs_of("loss")
+            [0, 2]
+        """
         return sorted(self.series.get(metric, {}))
 
     def values_of(self, metric: str) -> list[float]:
-        """The values of ``metric`` in epoch order."""
+        """The values of ``metric`` in epoch order.
+
+        Example:
+            >>> Run("r", "keras_csv", {"loss": {2: 0.5, 0: 1.0}}).values_of("loss")
+            [1.0, 0.5]
+        """
         points = self.series.get(metric, {})
         return [points[epoch] for epoch in sorted(points)]
 

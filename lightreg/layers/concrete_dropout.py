@@ -14,8 +14,9 @@ The wrapped layer's loss term (the authors' code, summed into the training loss)
     weight_regularizer * ||W||^2 / (1 - p)
         + dropout_regularizer * input_dim * (p log p + (1 - p) log(1 - p))
 
-where the second factor is the *negative* Bernoulli entropy, so minimising it pushes ``p`` up;
-the data term pushes ``p`` down. The paper sets ``weight_regularizer = l^2 / (tau N)`` and
+where the second factor is the *negative* Bernoulli entropy, so minimising it pushes ``p``
+toward 0.5 (the rate of maximum entropy); the weight term, which grows as ``1 / (1 - p)``, and
+the data term push ``p`` down. The paper sets ``weight_regularizer = l^2 / (tau N)`` and
 ``dropout_regularizer = 2 / (tau N)`` for ``N`` training points, prior length-scale ``l`` and
 model precision ``tau``.
 
@@ -134,10 +135,22 @@ class ConcreteDropout(nn.Module):
 
     @property
     def p(self) -> Tensor:
-        """The current drop rate ``sigmoid(p_logit)``, a 0-dim tensor (differentiable)."""
+        """The current drop rate ``sigmoid(p_logit)``, a 0-dim tensor (differentiable).
+
+        Example:
+            >>> round(ConcreteDropout(nn.Linear(2, 1), init_p=0.3).p.item(), 4)
+            0.3
+        """
         return torch.sigmoid(self.p_logit)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Concrete dropout on ``x`` (while training), then the wrapped layer; notes ``input_dim``.
+
+        Example:
+            >>> layer = ConcreteDropout(nn.Conv2d(3, 4, 1))
+            >>> layer(torch.zeros(2, 3, 5, 5)).shape, layer.input_dim  # the input size, now known
+            (torch.Size([2, 4, 5, 5]), 75)
+        """
         self.input_dim = x[0].numel()
         return self.layer(concrete_dropout(x, self.p, self.temperature, self.training))
 
@@ -168,6 +181,12 @@ class ConcreteDropout(nn.Module):
         return weight_term + dropout_term
 
     def extra_repr(self) -> str:
+        """The current drop rate and the hyperparameters, for ``repr``.
+
+        Example:
+            >>> ConcreteDropout(nn.Linear(2, 1), init_p=0.25).extra_repr()
+            'p=0.25, weight_regularizer=1e-06, dropout_regularizer=1e-05, temperature=0.1'
+        """
         return (
             f"p={self.p.item():.4g}, weight_regularizer={self.weight_regularizer}, "
             f"dropout_regularizer={self.dropout_regularizer}, temperature={self.temperature}"

@@ -134,9 +134,23 @@ class DropConnect(nn.Linear):
         return layer
 
     def forward(self, input: Tensor) -> Tensor:
+        """The linear map with a dropped-out copy of the weight (while training).
+
+        Example:
+            >>> layer = DropConnect(4, 2, p=0.5).eval()  # no weight is dropped in eval mode
+            >>> x = torch.randn(3, 4)
+            >>> torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+            True
+        """
         return F.linear(input, drop_connect(self.weight, self.p, self.training), self.bias)
 
     def extra_repr(self) -> str:
+        """``nn.Linear``'s summary plus the drop rate ``p``.
+
+        Example:
+            >>> DropConnect(3, 2, p=0.1)
+            DropConnect(in_features=3, out_features=2, bias=True, p=0.1)
+        """
         return f"{super().extra_repr()}, p={self.p}"
 
 
@@ -189,7 +203,20 @@ class SpatialDropout(nn.Module):
         self.p = p
 
     def forward(self, x: Tensor) -> Tensor:
+        """Channel-wise dropout of ``x`` while training; see :func:`spatial_dropout`.
+
+        Example:
+            >>> y = SpatialDropout(0.5)(torch.ones(2, 4, 3))  # training mode: whole channels dropped
+            >>> sorted(set(y.flatten().tolist())) in ([0.0, 2.0], [0.0], [2.0])
+            True
+        """
         return spatial_dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
+        """The drop rate, for ``repr``.
+
+        Example:
+            >>> SpatialDropout(0.2)
+            SpatialDropout(p=0.2)
+        """
         return f"p={self.p}"

@@ -132,6 +132,14 @@ class LayerNormLSTM(nn.Module):
     def forward(
         self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """``(output, (h_n, c_n))`` for ``input``, shaped as ``nn.LSTM`` returns them.
+
+        Example:
+            >>> lstm = LayerNormLSTM(4, 8, num_layers=2)
+            >>> output, (h_n, c_n) = lstm(torch.zeros(3, 5, 4))
+            >>> output.shape, h_n.shape, c_n.shape
+            (torch.Size([3, 5, 8]), torch.Size([2, 3, 8]), torch.Size([2, 3, 8]))
+        """
         if input.dim() != 3:
             raise ValueError(
                 f"`input` must be 3-dimensional ([B, T, F] or [T, B, F]), got shape "
@@ -162,6 +170,12 @@ class LayerNormLSTM(nn.Module):
         return output, (torch.stack(h_n), torch.stack(c_n))
 
     def extra_repr(self) -> str:
+        """Sizes and dropout rates, for ``repr``.
+
+        Example:
+            >>> LayerNormLSTM(4, 8).extra_repr()
+            '4, 8, num_layers=1, dropout=0.0, input_dropout=0.0, recurrent_dropout=0.0, batch_first=True'
+        """
         return (
             f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"dropout={self.dropout}, input_dropout={self.input_dropout}, "

@@ -54,6 +54,15 @@ class ClassifierModule(pl.LightningModule):
 
     Raises:
         ValueError: for an unknown optimizer or scheduler name.
+
+    Example:
+        >>> module = ClassifierModule(num_classes=3, optimizer="sgd", scheduler="cosine")
+        >>> module.optimizer_name, module.scheduler_name, module.lr
+        ('sgd', 'cosine', 0.001)
+        >>> ClassifierModule(num_classes=3, optimizer="lion")
+        Traceback (most recent call last):
+        ...
+        ValueError: `optimizer` can be adamw, adam, sgd, rmsprop; got 'lion'
     """
 
     net: nn.Module
@@ -91,7 +100,13 @@ class ClassifierModule(pl.LightningModule):
         self.test_ece = MulticlassCalibrationError(num_classes, n_bins=10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits ``[B, K]``."""
+        """Class logits ``[B, K]``.
+
+        Example:
+            >>> from lightreg.models.mlp import MLPClassifier
+            >>> MLPClassifier(4, 3, hidden=(8,))(torch.zeros(2, 4)).shape
+            torch.Size([2, 3])
+        """
         return self.net(x)
 
     def _shared_step(self, batch: Any, stage: str, prefix: str) -> torch.Tensor:
@@ -116,19 +131,52 @@ class ClassifierModule(pl.LightningModule):
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """Loss on a (possibly mixed) training batch."""
+        """Loss on a (possibly mixed) training batch.
+
+        Example:
+            >>> from lightreg.models.mlp import MLPClassifier
+            >>> model = MLPClassifier(4, 3, hidden=(8,), label_smoothing=0.1)
+            >>> soft = torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])  # e.g. MixUp targets
+            >>> model.training_step((torch.zeros(2, 4), soft), 0).shape  # a scalar loss
+            torch.Size([])
+        """
         return self._shared_step(batch, "train", "train")
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        """Validation loss, accuracy and calibration error."""
+        """Validation loss, accuracy and calibration error.
+
+        Example:
+            >>> from lightreg.models.mlp import MLPClassifier
+            >>> model = MLPClassifier(4, 3, hidden=(8,)).eval()
+            >>> model.validation_step((torch.zeros(2, 4), torch.tensor([0, 2])), 0)
+            >>> model.val_acc.update_count
+            1
+        """
         self._shared_step(batch, "val", "val")
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        """Test metrics, logged under ``test_prefix`` (``test`` unless the runner says otherwise)."""
+        """Test metrics, logged under ``test_prefix`` (``test`` unless the runner says otherwise).
+
+        Example:
+            >>> from lightreg.models.mlp import MLPClassifier
+            >>> model = MLPClassifier(4, 3, hidden=(8,)).eval()
+            >>> model.test_step((torch.zeros(2, 4), torch.tensor([0, 2])), 0)
+            >>> model.test_ece.update_count
+            1
+        """
         self._shared_step(batch, "test", self.test_prefix)
 
     def configure_optimizers(self) -> Any:
-        """The optimizer over ``param_groups`` (no decay on biases and norms), plus a schedule."""
+        """The optimizer over ``param_groups`` (no decay on biases and norms), plus a schedule.
+
+        Example:
+            >>> from lightreg.models.mlp import MLPClassifier
+            >>> type(MLPClassifier(4, 3, optimizer="sgd").configure_optimizers()).__name__
+            'SGD'
+            >>> config = MLPClassifier(4, 3, scheduler="cosine").configure_optimizers()
+            >>> type(config["optimizer"]).__name__, type(config["lr_scheduler"]).__name__
+            ('AdamW', 'CosineAnnealingLR')
+        """
         groups = param_groups(self, self.weight_decay)
         if self.optimizer_name == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=self.lr)

@@ -92,6 +92,14 @@ class CNNClassifier(ClassifierModule):
 
     Raises:
         ValueError: for a rate outside [0, 1) or no conv block.
+
+    Example:
+        >>> model = CNNClassifier(in_channels=3, image_size=(16, 16), num_classes=5, channels=(8,),
+        ...                       head=(16,), dropout=0.5)
+        >>> model(torch.zeros(2, 3, 16, 16)).shape
+        torch.Size([2, 5])
+        >>> model.block_dropout_rates()
+        [0.2]
     """
 
     def __init__(
@@ -152,9 +160,21 @@ class CNNClassifier(ClassifierModule):
         self.head = nn.Sequential(nn.Flatten(), *dense, *last, nn.Linear(widths[-1], num_classes))
 
     def block_dropout_rates(self) -> list[float]:
-        """The SpatialDropout rate of each conv block, shallow to deep."""
+        """The SpatialDropout rate of each conv block, shallow to deep.
+
+        Example:
+            >>> model = CNNClassifier(1, (8, 8), 10, channels=(4, 8), dropout=0.5, progressive_dropout=False)
+            >>> model.block_dropout_rates()
+            [0.5, 0.5]
+        """
         return list(self.rates)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits for ``[B, C, H, W]`` images."""
+        """Class logits for ``[B, C, H, W]`` images.
+
+        Example:
+            >>> model = CNNClassifier(1, (8, 8), 10, channels=(4,), head=(8,))
+            >>> model(torch.zeros(2, 1, 8, 8)).shape
+            torch.Size([2, 10])
+        """
         return self.head(self.features(x))

@@ -41,6 +41,12 @@ class LSTMClassifier(ClassifierModule):
 
     Raises:
         ValueError: for a rate outside [0, 1).
+
+    Example:
+        >>> model = LSTMClassifier(input_size=4, num_classes=2, hidden_size=8, num_layers=1,
+        ...                        dropout=0.2)
+        >>> model(torch.zeros(3, 5, 4)).shape
+        torch.Size([3, 2])
     """
 
     def __init__(
@@ -72,6 +78,12 @@ class LSTMClassifier(ClassifierModule):
         self.head = nn.Sequential(*norm, *drop, nn.Linear(hidden_size, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits for ``[B, T, F]`` sequences."""
+        """Class logits for ``[B, T, F]`` sequences.
+
+        Example:
+            >>> model = LSTMClassifier(input_size=3, num_classes=4, hidden_size=8, num_layers=1)
+            >>> model(torch.zeros(2, 6, 3)).shape  # 2 sequences of 6 steps
+            torch.Size([2, 4])
+        """
         output, _ = self.lstm(x)
         return self.head(output[:, -1])

@@ -36,6 +36,14 @@ class MLPClassifier(ClassifierModule):
 
     Raises:
         ValueError: for a rate outside [0, 1) or an unknown ``bn_position``.
+
+    Example:
+        >>> import torch
+        >>> model = MLPClassifier(in_features=4, num_classes=3, hidden=(8, 8), dropout=0.2)
+        >>> [type(layer).__name__ for layer in model.net]
+        ['Flatten', 'Sequential', 'Sequential', 'Linear']
+        >>> model(torch.zeros(2, 4)).shape
+        torch.Size([2, 3])
     """
 
     def __init__(

@@ -105,7 +105,12 @@ MODELS: dict[str, tuple[Layout, Builder]] = {
 
 
 def layout_for(model_type: str) -> Layout:
-    """The sample layout (``flat``, ``image``, ``sequence``) a model type takes."""
+    """The sample layout (``flat``, ``image``, ``sequence``) a model type takes.
+
+    Example:
+        >>> layout_for("mlp"), layout_for("cnn")
+        ('flat', 'image')
+    """
     return MODELS[model_type][0]
 
 
@@ -114,6 +119,11 @@ def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) 
 
     Raises:
         ValueError: for a model type with no builder registered.
+
+    Example:
+        >>> recipe = Recipe(name="x", model={"type": "cnn", "channels": [4]})
+        >>> type(build_model(recipe, input_shape=(1, 8, 8), num_classes=10)).__name__
+        'CNNClassifier'
     """
     if recipe.model.type not in MODELS:
         raise ValueError(f"model.type {recipe.model.type!r} has no builder; known: {list(MODELS)}")

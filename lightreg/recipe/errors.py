@@ -91,7 +91,19 @@ def _describe_value(value: Any) -> str:
 
 
 def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list[str]:
-    """One line per error: ``key.path: what is wrong (got value)``."""
+    """One line per error: ``key.path: what is wrong (got value)``.
+
+    Example:
+        >>> from lightreg.recipe.schema import Recipe
+        >>> raw = {"name": "x", "optim": {"lr": -1}, "trainer": {"max_epochs": 0}}
+        >>> try:
+        ...     Recipe.model_validate(raw)
+        ... except ValidationError as exc:
+        ...     for line in format_validation_error(exc, Recipe):
+        ...         print(line)
+        optim.lr: input should be greater than 0 (got -1)
+        trainer.max_epochs: input should be greater than or equal to 1 (got 0)
+    """
     lines: list[str] = []
     union_alternatives: dict[str, list[tuple[str, str, str]]] = {}
     for error in exc.errors(include_url=False):

@@ -1,8 +1,8 @@
 """Load a recipe: read YAML safely, apply ``--set`` overrides, expand the preset, validate.
 
 Example:
-    >>> recipe = load_recipe("recipes/mlp.yaml", ["trainer.max_epochs=3"])  # doctest: +SKIP
-    >>> recipe.trainer.max_epochs  # doctest: +SKIP
+    >>> recipe = load_recipe("mlp", ["trainer.max_epochs=3"])
+    >>> recipe.trainer.max_epochs
     3
 """
 
@@ -44,6 +44,11 @@ def read_recipe_text(source: str | Path) -> tuple[str, str]:
 
     Raises:
         RecipeError: when it is neither an existing file nor a shipped recipe's name.
+
+    Example:
+        >>> text, origin = read_recipe_text("mlp")
+        >>> origin
+        "shipped recipe 'mlp'"
     """
     path = Path(source)
     if path.is_file():
@@ -62,7 +67,17 @@ def read_recipe_text(source: str | Path) -> tuple[str, str]:
 
 
 def parse_recipe_yaml(text: str, origin: str) -> dict[str, Any]:
-    """Parse recipe YAML with ``yaml.safe_load``; the result must be a mapping."""
+    """Parse recipe YAML with ``yaml.safe_load``; the result must be a mapping.
+
+    Example:
+        >>> parse_recipe_yaml("{name: x, trainer: {max_epochs: 2}}", "inline")
+        {'name': 'x', 'trainer': {'max_epochs': 2}}
+        >>> try:
+        ...     parse_recipe_yaml("- x", "inline")
+        ... except RecipeError as exc:
+        ...     print(exc.problems[0])
+        inline: expected a mapping of sections, got list
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -82,6 +97,11 @@ def resolve_recipe(raw: dict[str, Any], overrides: Sequence[str] = ()) -> Recipe
 
     Raises:
         RecipeError: every problem at once, one line each.
+
+    Example:
+        >>> recipe = resolve_recipe({"name": "x"}, ["optim.lr=0.01"])
+        >>> recipe.optim.lr
+        0.01
     """
     patched, problems = apply_overrides(raw, overrides)
     try:
@@ -103,6 +123,10 @@ def load_recipe(source: str | Path, overrides: Sequence[str] = ()) -> Recipe:
 
     Raises:
         RecipeError: one line per problem, naming key paths and values.
+
+    Example:
+        >>> load_recipe("mlp", ["trainer.max_epochs=3"]).trainer.max_epochs
+        3
     """
     text, origin = read_recipe_text(source)
     raw = parse_recipe_yaml(text, origin)

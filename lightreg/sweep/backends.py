@@ -75,7 +75,12 @@ class JobResult:
 
     @property
     def ok(self) -> bool:
-        """Whether the run finished."""
+        """Whether the run finished.
+
+        Example:
+            >>> JobResult("none", Path("runs/mlp-none/version_0")).ok
+            True
+        """
         return self.error is None
 
 
@@ -83,10 +88,26 @@ OnDone = Callable[[JobResult], None]
 
 
 class Backend(Protocol):
-    """What every backend does: run the jobs, call ``on_done`` as each ends, return all results."""
+    """What every backend does: run the jobs, call ``on_done`` as each ends, return all results.
+
+    Example:
+        >>> class Failing:  # any object with this `run` is a backend
+        ...     def run(self, jobs, on_done):
+        ...         results = [JobResult(job.slug, None, "not run") for job in jobs]
+        ...         for result in results:
+        ...             on_done(result)
+        ...         return results
+        >>> [r.ok for r in Failing().run([Job("none", Recipe(name="x"))], on_done=lambda r: None)]
+        [False]
+    """
 
     def run(self, jobs: Sequence[Job], on_done: OnDone) -> list[JobResult]:
-        """Run ``jobs``; ``on_done`` is called in this process, once per job, as each ends."""
+        """Run ``jobs``; ``on_done`` is called in this process, once per job, as each ends.
+
+        Example:
+            >>> LocalBackend().run([], on_done=print)
+            []
+        """
         ...
 
 
@@ -148,7 +169,12 @@ class LocalBackend:
             raise BackendError(f"--parallel must be at least 1, got {self.parallel}")
 
     def run(self, jobs: Sequence[Job], on_done: OnDone) -> list[JobResult]:
-        """Run ``jobs``; see :class:`Backend`."""
+        """Run ``jobs``; see :class:`Backend`.
+
+        Example:
+            >>> LocalBackend(parallel=2).run([], on_done=print)  # nothing to do
+            []
+        """
         if self.parallel == 1 or len(jobs) <= 1:
             return [self._report(run_job(job), on_done) for job in jobs]
         workers = min(self.parallel, len(jobs))
@@ -242,7 +268,11 @@ class RayBackend:
             raise BackendError(f"--parallel must be at least 1, got {self.parallel}")
 
     def run(self, jobs: Sequence[Job], on_done: OnDone) -> list[JobResult]:
-        """Run ``jobs`` as Tune trials; see :class:`Backend`."""
+        """Run ``jobs`` as Tune trials; see :class:`Backend`.
+
+        Example:
+            >>> RayBackend(Path("runs/mlp-sweep/ray")).run(jobs, on_done=print)  # doctest: +SKIP
+        """
         if not jobs:
             return []
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no Tune event files

@@ -32,6 +32,22 @@ def run_sweep(
 
     Raises:
         SweepInterrupted: on Ctrl-C; ``state`` keeps the unfinished runs for ``--resume``.
+
+    Example:
+        >>> import tempfile
+        >>> from lightreg.sweep.plan import plan_sweep
+        >>> class DryRun:  # a stand-in backend that fails every job instead of training it
+        ...     def run(self, jobs, on_done):
+        ...         results = [JobResult(job.slug, None, "dry run") for job in jobs]
+        ...         for result in results:
+        ...             on_done(result)
+        ...         return results
+        >>> plan = plan_sweep("mlp", presets=["none"])
+        >>> state = SweepState.fresh(Path(tempfile.mkdtemp()) / "sweep.json", plan)
+        >>> [result.ok for result in run_sweep(plan, state, DryRun())]
+        [False]
+        >>> state.run("none").status, state.path.is_file()
+        ('failed', True)
     """
     recipes = {c.slug: c.recipe for c in plan.configurations}
     jobs = []
@@ -110,7 +126,18 @@ def best_recipe_text(plan: SweepPlan, winner: Entry, path: Path) -> str:
 
 
 def write_best_recipe(plan: SweepPlan, state: SweepState, winner: Entry, folder: Path) -> Path:
-    """Write ``best_recipe.yaml`` into ``folder`` and note it in ``state``."""
+    """Write ``best_recipe.yaml`` into ``folder`` and note it in ``state``.
+
+    Example:
+        >>> import tempfile
+        >>> from lightreg.sweep.plan import plan_sweep
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> plan = plan_sweep("mlp", presets=["none"])
+        >>> state = SweepState.fresh(folder / "sweep.json", plan)
+        >>> path = write_best_recipe(plan, state, Entry("none", "good_fit"), folder)
+        >>> path.name, state.best_recipe == str(path)
+        ('best_recipe.yaml', True)
+    """
     path = folder / BEST_RECIPE
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(best_recipe_text(plan, winner, path), encoding="utf-8")

@@ -73,7 +73,12 @@ class SweepPlan:
 
     @property
     def default_dir(self) -> Path:
-        """Where the sweep state and ``best_recipe.yaml`` go: ``<logging.dir>/<name>-sweep``."""
+        """Where the sweep state and ``best_recipe.yaml`` go: ``<logging.dir>/<name>-sweep``.
+
+        Example:
+            >>> plan_sweep("mlp", ["logging.dir=out"], presets=["none"]).default_dir
+            PosixPath('out/mlp-sweep')
+        """
         return self.base.logging.dir / f"{self.base.name}-sweep"
 
     def recipe_to_share(self, configuration: Configuration) -> Recipe:

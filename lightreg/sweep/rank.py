@@ -66,7 +66,12 @@ class Entry:
 
     @property
     def tier(self) -> int:
-        """0 (healthy) to 4 (failed or not run); see the module docstring."""
+        """0 (healthy) to 4 (failed or not run); see the module docstring.
+
+        Example:
+            >>> Entry("a", "diverging").tier, Entry("b", "not_run").tier
+            (3, 4)
+        """
         return TIERS.get(self.verdict, FAILED_TIER)
 
 
@@ -90,6 +95,11 @@ def rank(entries: Sequence[Entry], by: RankBy = "val_loss") -> list[Entry]:
 
     Raises:
         ValueError: when ``by`` is neither ``val_loss`` nor ``val_acc``.
+
+    Example:
+        >>> rows = [Entry("a", "good_fit", val_acc=0.8), Entry("b", "good_fit", val_acc=0.9)]
+        >>> [e.slug for e in rank(rows, by="val_acc")]
+        ['b', 'a']
     """
     if by not in ("val_loss", "val_acc"):
         raise ValueError(f"`by` can be val_loss or val_acc, got {by!r}")

@@ -50,7 +50,14 @@ class RunState:
     error: str | None = None
 
     def start(self) -> None:
-        """Mark it running and note the run folders that exist already."""
+        """Mark it running and note the run folders that exist already.
+
+        Example:
+            >>> run = RunState("none", "/no/such/runs", "abc", error="killed")
+            >>> run.start()
+            >>> run.status, run.versions_before, run.error
+            ('running', [], None)
+        """
         self.status = "running"
         self.versions_before = _versions(Path(self.run_root))
         self.error = None
@@ -87,7 +94,14 @@ class SweepState:
 
     @classmethod
     def fresh(cls, path: Path, plan: SweepPlan) -> SweepState:
-        """A state with every configuration of ``plan`` pending."""
+        """A state with every configuration of ``plan`` pending.
+
+        Example:
+            >>> from lightreg.sweep.plan import plan_sweep
+            >>> plan = plan_sweep("mlp", presets=["none", "moderate"])
+            >>> [run.slug for run in SweepState.fresh(Path("sweep.json"), plan).runs]
+            ['none', 'moderate']
+        """
         runs = [
             RunState(c.slug, str(c.recipe.logging.dir / c.recipe.name), c.fingerprint)
             for c in plan.configurations
@@ -100,6 +114,13 @@ class SweepState:
 
         Raises:
             ValueError: when the file is not a sweep state.
+
+        Example:
+            >>> import tempfile
+            >>> path = Path(tempfile.mkdtemp()) / "sweep.json"
+            >>> SweepState(path, [RunState("none", "runs/x", "abc")]).save()
+            >>> SweepState.load(path).runs[0].slug
+            'none'
         """
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -109,7 +130,15 @@ class SweepState:
         return cls(path, runs, data.get("best_recipe"))
 
     def save(self) -> None:
-        """Write the state atomically (a crash leaves the old file or the new one)."""
+        """Write the state atomically (a crash leaves the old file or the new one).
+
+        Example:
+            >>> import tempfile
+            >>> path = Path(tempfile.mkdtemp()) / "sub" / "sweep.json"
+            >>> SweepState(path, [], best_recipe="best_recipe.yaml").save()
+            >>> json.loads(path.read_text())
+            {'runs': [], 'best_recipe': 'best_recipe.yaml'}
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"runs": [asdict(run) for run in self.runs], "best_recipe": self.best_recipe}
         partial = self.path.with_suffix(".json.tmp")
@@ -143,9 +172,21 @@ class SweepState:
         return sorted(lines)
 
     def run(self, slug: str) -> RunState:
-        """The state of configuration ``slug``."""
+        """The state of configuration ``slug``.
+
+        Example:
+            >>> state = SweepState(Path("sweep.json"), [RunState("none", "r", "a"), RunState("x", "r", "b")])
+            >>> state.run("x").fingerprint
+            'b'
+        """
         return next(run for run in self.runs if run.slug == slug)
 
     def unfinished(self) -> list[RunState]:
-        """Configurations still to run: pending, interrupted (running) or failed."""
+        """Configurations still to run: pending, interrupted (running) or failed.
+
+        Example:
+            >>> runs = [RunState("a", "r", "f", status="done"), RunState("b", "r", "f", status="failed")]
+            >>> [run.slug for run in SweepState(Path("sweep.json"), runs).unfinished()]
+            ['b']
+        """
         return [run for run in self.runs if run.status != "done"]

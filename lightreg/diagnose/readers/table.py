@@ -37,7 +37,13 @@ class Table:
     warnings: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> int | None:
-        """The index of column ``name``, or None."""
+        """The index of column ``name``, or None.
+
+        Example:
+            >>> table = Table(header=["epoch", "loss"], rows=[])
+            >>> table.column("epoch"), table.column("acc")
+            (0, None)
+        """
         return self.header.index(name) if name in self.header else None
 
 
