@@ -16,11 +16,10 @@ import typer
 from lightreg.cli.console import err, out, user_error
 from lightreg.cli.lint_report import report_lint
 from lightreg.cli.recipe_input import load_or_exit
+from lightreg.run_files import RECIPE_FILE
 
 if TYPE_CHECKING:
     from lightreg.recipe import Recipe
-
-RECIPE_FILE = "recipe.yaml"  # lightreg.recipe.RECIPE_FILE, without importing pydantic at start-up
 
 
 def fit(

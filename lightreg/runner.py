@@ -30,7 +30,8 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lightreg.assemble import build_callbacks, build_datamodule, build_module, build_trainer
-from lightreg.recipe import RECIPE_FILE, Recipe, recipe_to_yaml
+from lightreg.recipe import Recipe, recipe_to_yaml
+from lightreg.run_files import LAST_CHECKPOINT, RECIPE_FILE
 
 VERSION_ENV = "LIGHTREG_RUN_VERSION"
 
@@ -250,7 +251,7 @@ def fit(
     resume_dir = Path(resume) if resume is not None else None
     ckpt_path = None
     if resume_dir is not None:
-        ckpt_path = resume_dir / "last.ckpt"
+        ckpt_path = resume_dir / LAST_CHECKPOINT
         if not ckpt_path.is_file():
             raise ResumeError(f"{resume_dir}: no last.ckpt to resume from")
     _quiet_lightning()

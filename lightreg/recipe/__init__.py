@@ -6,13 +6,13 @@ Example:
 
 from lightreg.recipe.errors import RecipeError
 from lightreg.recipe.load import (
-    RECIPE_FILE,
     load_recipe,
     recipe_to_yaml,
     resolve_recipe,
     shipped_recipes,
 )
 from lightreg.recipe.schema import Recipe
+from lightreg.run_files import RECIPE_FILE
 
 __all__ = [
     "RECIPE_FILE",

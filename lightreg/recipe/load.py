@@ -21,8 +21,6 @@ from lightreg.recipe.errors import RecipeError, did_you_mean, format_validation_
 from lightreg.recipe.overrides import apply_overrides
 from lightreg.recipe.schema import Recipe
 
-RECIPE_FILE = "recipe.yaml"
-
 
 def shipped_recipes() -> dict[str, str]:
     """Name -> YAML text of every recipe shipped inside the package (``lightreg.recipes``).

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lightreg.run_files import LAST_CHECKPOINT
 from lightreg.sweep.plan import SweepPlan
 
 STATE_FILE = "sweep.json"
@@ -74,7 +75,7 @@ class RunState:
         made = [v for v in _versions(Path(self.run_root)) if v not in self.versions_before]
         for version in reversed(made):
             folder = Path(self.run_root) / f"version_{version}"
-            if (folder / "last.ckpt").is_file():
+            if (folder / LAST_CHECKPOINT).is_file():
                 return folder
         return None
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from lightreg.diagnose.run import LogReadError
+from lightreg.run_files import RECIPE_FILE
 
 _SHORT = "tag:yaml.org,2002:"
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -103,7 +104,7 @@ def find_config(
     """
     warnings: list[str] = []
     sources: tuple[tuple[str, Literal["recipe", "hparams"]], ...] = (
-        ("recipe.yaml", "recipe"),
+        (RECIPE_FILE, "recipe"),
         ("hparams.yaml", "hparams"),
     )
     for name, source in sources:
