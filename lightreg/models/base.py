@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import lightning.pytorch as pl
@@ -241,3 +242,32 @@ def dense_block(
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+def dense_stack(
+    widths: Sequence[int],
+    *,
+    dropout: float,
+    batch_norm: bool,
+    bn_position: str,
+    activation: str,
+) -> list[nn.Module]:
+    """One :func:`dense_block` per consecutive pair of ``widths``.
+
+    Example:
+        >>> blocks = dense_stack([8, 4, 2], dropout=0.1, batch_norm=False,
+        ...                      bn_position="before_activation", activation="relu")
+        >>> [block[0].out_features for block in blocks]
+        [4, 2]
+    """
+    return [
+        dense_block(
+            a,
+            b,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            bn_position=bn_position,
+            activation=activation,
+        )
+        for a, b in zip(widths[:-1], widths[1:], strict=True)
+    ]

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from lightreg.layers import SpatialDropout
-from lightreg.models.base import ACTIVATIONS, ClassifierModule, check_block_options, dense_block
+from lightreg.models.base import ACTIVATIONS, ClassifierModule, check_block_options, dense_stack
 
 EARLY_SHARE = 0.4  # the deepest conv block gets 0.4 x the head's rate (chapter: 0.1-0.2 vs 0.5)
 
@@ -144,17 +144,13 @@ class CNNClassifier(ClassifierModule):
                 height, width = height // 2, width // 2
             previous = out_channels
         widths = [previous * height * width, *head]
-        dense = [
-            dense_block(
-                a,
-                b,
-                dropout=dropout,
-                batch_norm=batch_norm,
-                bn_position=bn_position,
-                activation=activation,
-            )
-            for a, b in zip(widths[:-1], widths[1:], strict=True)
-        ]
+        dense = dense_stack(
+            widths,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            bn_position=bn_position,
+            activation=activation,
+        )
         last = [nn.Dropout(output_dropout)] if output_dropout > 0 else []
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Flatten(), *dense, *last, nn.Linear(widths[-1], num_classes))

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from lightreg.models.base import ClassifierModule, check_block_options, dense_block
+from lightreg.models.base import ClassifierModule, check_block_options, dense_stack
 
 
 class MLPClassifier(ClassifierModule):
@@ -62,16 +62,12 @@ class MLPClassifier(ClassifierModule):
         check_block_options(bn_position, dropout=dropout, output_dropout=output_dropout)
         self.save_hyperparameters()
         widths = [in_features, *hidden]
-        blocks = [
-            dense_block(
-                a,
-                b,
-                dropout=dropout,
-                batch_norm=batch_norm,
-                bn_position=bn_position,
-                activation=activation,
-            )
-            for a, b in zip(widths[:-1], widths[1:], strict=True)
-        ]
+        blocks = dense_stack(
+            widths,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            bn_position=bn_position,
+            activation=activation,
+        )
         head: list[nn.Module] = [nn.Dropout(output_dropout)] if output_dropout > 0 else []
         self.net = nn.Sequential(nn.Flatten(), *blocks, *head, nn.Linear(widths[-1], num_classes))
