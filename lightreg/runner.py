@@ -167,7 +167,7 @@ def _keep_previous_metrics(logger: CSVLogger, epochs_done: int) -> None:
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
-        rows = [r for r in reader if not r.get("epoch") or int(float(r["epoch"])) < epochs_done]
+        rows = [row for row in reader if _finished_row(row, epochs_done)]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Experiment logs directory .* exists")
         writer = logger.experiment  # deletes metrics.csv
@@ -176,6 +176,19 @@ def _keep_previous_metrics(logger: CSVLogger, epochs_done: int) -> None:
         out.writeheader()
         out.writerows(rows)
     writer.metrics_keys = header
+
+
+def _finished_row(row: dict[str, str | None], epochs_done: int) -> bool:
+    """A whole row (not cut short by a kill) from an epoch that the checkpoint completed."""
+    if None in row or None in row.values():  # too many or too few cells: written half-way
+        return False
+    epoch = row.get("epoch") or ""
+    if not epoch:
+        return True  # a callback's own row (e.g. a learning-rate monitor) with no epoch
+    try:
+        return int(float(epoch)) < epochs_done
+    except ValueError:
+        return False
 
 
 def _checkpoint_epoch(ckpt: Path) -> int:

@@ -115,3 +115,16 @@ def test_bad_user_data_is_one_line(tmp_path):
     assert result.exit_code == 2
     assert "data.csv:3: a feature is not a number" in result.output
     assert "Traceback" not in result.output
+
+
+def test_resume_after_a_kill_that_cut_the_last_metrics_row(tmp_path):
+    recipe = load_recipe(tiny_recipe(tmp_path, trainer={"max_epochs": 3}))
+    with pytest.raises(RunInterrupted) as info:
+        fit(recipe, extra_callbacks=[InterruptAtEpoch(2)])
+    run_dir = info.value.run_dir
+    metrics = run_dir / "metrics.csv"
+    metrics.write_text(metrics.read_text() + "1,99")  # a row cut short by the kill
+    result = runner.invoke(app, ["fit", "--resume", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert epochs_in(metrics, "val_loss") == [0, 1, 2]
+    assert "99" not in [row.split(",")[1] for row in metrics.read_text().splitlines()[1:]]
