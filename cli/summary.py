@@ -27,7 +27,11 @@ def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
         >>> from lightreg.runner import fit  # doctest: +SKIP
         >>> print_summary(Console(), recipe, fit(recipe))  # doctest: +SKIP
     """
-    table = Table(title=f"lightreg fit: {recipe.name}", show_header=True, header_style="bold")
+    table = Table(
+        title=f"lightreg fit: {recipe.name}",
+        show_header=True,
+        header_style="bold",
+    )
     table.add_column("")
     table.add_column("train", justify="right")
     table.add_column("val", justify="right")
@@ -52,8 +56,8 @@ def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
     best = "-" if result.best_epoch is None else str(result.best_epoch)
     console.print(
         f"epochs run: {result.epochs_run} of {result.max_epochs} ({stop}); "
-        f"best epoch: {best} (0-based, by {recipe.early_stopping.monitor}); "
-        f"weights evaluated: best",
+        f"best epoch: {best} (0-based, by {recipe.early_stopping.monitor}); the table scores "
+        "the best weights (train: the training split again, without augmentation)",
         highlight=False,
     )
     if result.replicas > 1:
