@@ -110,6 +110,7 @@ class EarlyStopping(_LightningEarlyStopping):
 
     @override
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Remember the strategy, to average the monitored value over ranks."""
         super().setup(trainer, pl_module, stage)
         self._strategy = trainer.strategy
 
@@ -171,6 +172,7 @@ class EarlyStopping(_LightningEarlyStopping):
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Load the best epoch's weights back (every rank loads the same epoch)."""
         if not self.restore_best_weights:
             return
         if self.best_weights is None:

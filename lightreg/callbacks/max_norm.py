@@ -95,6 +95,7 @@ class MaxNorm(Callback):
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Hook the constraint onto each optimizer's step (runs after every real step)."""
         self._remove_hooks()
         for optimizer in trainer.optimizers:
             weights = self.constrained_weights(pl_module, optimizer)
@@ -103,12 +104,14 @@ class MaxNorm(Callback):
 
     @override
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Remove the optimizer hooks."""
         self._remove_hooks()
 
     @override
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        """Remove the optimizer hooks when training fails."""
         self._remove_hooks()
 
     def constrained_weights(self, model: nn.Module, optimizer: Optimizer) -> list[torch.Tensor]:

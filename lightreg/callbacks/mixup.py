@@ -267,10 +267,12 @@ class MixUp(_BatchMixing):
     @property
     @override
     def state_key(self) -> str:
+        """One key per ``alpha``, so several instances can share a checkpoint."""
         return self._generate_state_key(alpha=self.alpha)
 
     @override
     def mix(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Blend each sample with a shuffled partner: ``lam * x + (1 - lam) * x[index]``."""
         if not x.is_floating_point():
             raise TypeError(f"MixUp needs floating-point inputs, got {x.dtype}")
         return mixup(x, y, self._beta(self.alpha), self._permutation(x.shape[0], x.device))
@@ -312,10 +314,12 @@ class CutMix(_BatchMixing):
     @property
     @override
     def state_key(self) -> str:
+        """One key per ``alpha``, so several instances can share a checkpoint."""
         return self._generate_state_key(alpha=self.alpha)
 
     @override
     def mix(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Paste a box from a shuffled partner; mix the targets by the box's area."""
         _check_image(x)
         assert self.generator is not None
         box = cutmix_box(x.shape[-2], x.shape[-1], self._beta(self.alpha), self.generator)
@@ -364,12 +368,14 @@ class MixUpCutMix(_BatchMixing):
     @property
     @override
     def state_key(self) -> str:
+        """One key per configuration, so several instances can share a checkpoint."""
         return self._generate_state_key(
             mixup_alpha=self.mixup_alpha, cutmix_alpha=self.cutmix_alpha
         )
 
     @override
     def mix(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CutMix with probability ``switch_prob``, else MixUp, drawn per batch."""
         _check_image(x)
         assert self.generator is not None
         index = self._permutation(x.shape[0], x.device)

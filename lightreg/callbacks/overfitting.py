@@ -161,12 +161,14 @@ class OverfittingMonitor(Callback):
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Keep the epoch's synced validation loss until the training epoch ends."""
         if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
             return
         self._pending_val = self._metric(trainer, self.monitor, required=True)
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Update GL/PQ/UP, log them, warn once, and stop (all ranks) if asked."""
         if self._pending_val is None:
             return
         train = self._metric(trainer, self.train_monitor, required=self.criterion == "PQ")

@@ -97,12 +97,14 @@ class WeightPenalty(Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Forget the per-optimizer weight lists: each fit builds new optimizers."""
         self._params = {}
 
     @override
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
     ) -> None:
+        """Add ``l1 * sign(w) + 2 * l2 * w`` to the gradients of this optimizer's weights."""
         params = self._params.get(optimizer)
         if params is None:
             params = self._params[optimizer] = self.optimizer_params(optimizer, pl_module)

@@ -85,6 +85,7 @@ class WeightStats(Callback):
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Log the weight norm, mean ``|w|`` and the near-zero fraction."""
         weights = [p for _, p in select_weights(pl_module, self.modules, self.param_names)]
         if not weights:
             return

@@ -221,9 +221,11 @@ def _trial_class(tune: Any) -> type:
         def setup(
             self, config: dict[str, Any], jobs: dict[str, Job], cwd: str, threads: int
         ) -> None:
+            """Receive the trial's job from Ray Tune."""
             self.job, self.cwd, self.threads = jobs[config["slug"]], cwd, threads
 
         def step(self) -> dict[str, Any]:
+            """Run the job's training once and report its result to Tune."""
             os.chdir(self.cwd)  # Tune starts trials in their own folder; recipe paths mean ours
             result = run_job(self.job, self.threads)
             run_dir = "" if result.run_dir is None else str(result.run_dir)
@@ -315,6 +317,7 @@ class RayBackend:
             def on_trial_result(
                 self, iteration: int, trials: list, trial: Any, result: dict
             ) -> None:
+                """Advance the sweep's progress line when a trial reports."""
                 if self.listener is not None:
                     self.listener(result)
 
