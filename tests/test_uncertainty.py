@@ -86,7 +86,8 @@ def test_only_dropout_runs_in_training_mode_and_modes_are_restored():
     for name, module in model.named_modules():
         module.register_forward_hook(lambda m, _i, _o, name=name: record(name, m))
     mc_dropout_predict(model, torch.randn(4, 6), samples=8)
-    assert {name for name, training in seen.items() if training} == {"3", "4", "6"}
+    # nn.Dropout ("3") stays in eval mode: a forward hook drops instead (tests/test_masks.py).
+    assert {name for name, training in seen.items() if training} == {"4", "6"}
     assert {name: m.training for name, m in model.named_modules()} == before
     assert torch.equal(model[1].running_mean, stats[0])
     assert torch.equal(model[6].layer[1].running_var, stats[1])
@@ -188,3 +189,79 @@ def test_arguments_and_warning():
     with pytest.warns(UserWarning, match="no dropout layer"):
         pred = mc_dropout_predict(model, torch.randn(3, 2), samples=4)
     assert pred.mutual_information.abs().max().item() < 1e-6
+
+
+def _rows_seen(module: nn.Module) -> list[int]:
+    rows: list[int] = []
+    module.register_forward_hook(lambda _m, inputs, _o: rows.append(inputs[0].shape[0]))
+    return rows
+
+
+def test_the_layers_before_the_first_dropout_run_once_per_input():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    first, last = _rows_seen(model[0]), _rows_seen(model[3])
+    mc_dropout_predict(model, torch.randn(6, 4), samples=20, chunk=50)
+    assert sum(first) == 6  # blocks of 50 // 20 = 2 inputs
+    assert first == [2, 2, 2] and sum(last) == 6 * 20
+
+
+def test_a_sequential_with_its_own_forward_is_not_split():
+    class Residual(nn.Sequential):
+        def forward(self, x):
+            return x + super().forward(x)
+
+    model = Residual(nn.Linear(3, 3), nn.Dropout(0.0))
+    first = _rows_seen(model[0])
+    x = torch.randn(4, 3)
+    pred = mc_dropout_predict(model, x, samples=5, return_samples=True)
+    assert sum(first) == 4 * 5
+    expected = (x + model[0](x)).softmax(-1).detach()
+    assert torch.allclose(pred.sample_probs, expected.expand(5, 4, 3), atol=1e-6)
+
+
+def test_a_prefix_that_does_not_return_rows_falls_back_to_repeating_inputs():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, 2 * x
+
+    class DropSum(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.drop = nn.Dropout(0.0)
+
+        def forward(self, pair):
+            return self.drop(pair[0] + pair[1])
+
+    model = nn.Sequential(Pair(), DropSum())
+    x = torch.randn(3, 2)
+    pred = mc_dropout_predict(model, x, samples=4, return_samples=True)
+    assert torch.allclose(pred.sample_probs, (3 * x).softmax(-1).expand(4, 3, 2), atol=1e-6)
+
+
+def test_a_sequential_without_dropout_gives_identical_samples():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
+    x = torch.randn(2, 3)
+    with pytest.warns(UserWarning, match="no dropout layer"):
+        pred = mc_dropout_predict(model, x, samples=6, return_samples=True)
+    assert torch.allclose(pred.sample_probs, model(x).softmax(-1).detach().expand(6, 2, 4))
+
+
+def test_same_distribution_as_the_training_mode_loop():
+    # The reference: model.train() and one forward pass per sample. Vectorized sampling (shared
+    # prefix, fast masks) must estimate the same mean and spread.
+    torch.manual_seed(5)
+    model = nn.Sequential(
+        nn.Linear(4, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 16), nn.ReLU(),
+        nn.Dropout(0.3), nn.Linear(16, 3),
+    )  # fmt: skip
+    x = torch.randn(3, 4)
+    samples = 4000
+    model.train()
+    with torch.no_grad():
+        loop = MCDropoutPrediction.from_probs(
+            torch.stack([model(x).softmax(-1) for _ in range(samples)])
+        )
+    vectorized = mc_dropout_predict(model.eval(), x, samples=samples)
+    stderr = ((loop.std**2 + vectorized.std**2) / samples).sqrt()
+    assert ((loop.mean - vectorized.mean).abs() < 5 * stderr + 1e-6).all()
+    assert torch.allclose(loop.std, vectorized.std, atol=0.01)

@@ -10,7 +10,14 @@ uncertainty from noise::
     MI = H[mean_t p_t] - mean_t H[p_t]
 
 Only dropout layers run in training mode; batch norm and everything else stay in eval mode, and
-every module's mode is restored afterwards.
+every module's mode is restored afterwards. Three things make it faster than a loop of forward
+passes (``benchmarks/mc_dropout.py``), none of which changes the distribution of the samples:
+
+- one forward pass covers many (sample, input) rows, so per-call overhead is paid once;
+- the leading modules of an ``nn.Sequential`` that hold no dropout run once per input, not once
+  per sample: their output is the same for every sample;
+- on CPU, ``nn.Dropout`` masks come from :func:`lightreg.uncertainty.masks.bernoulli_keep_mask`,
+  about 3.5x cheaper than ``bernoulli_``.
 
 Example:
     >>> import torch
@@ -24,14 +31,16 @@ Example:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
 
 from lightreg.layers import ConcreteDropout, DropConnect, LayerNormLSTM, SpatialDropout
+from lightreg.uncertainty.masks import fast_dropout
+from lightreg.uncertainty.prediction import MCDropoutPrediction
 
-__all__ = ["MC_DROPOUT_TYPES", "MCDropoutPrediction", "mc_dropout_predict"]
+__all__ = ["MC_DROPOUT_TYPES", "mc_dropout_predict"]
 
 MC_DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
     nn.Dropout,
@@ -52,72 +61,56 @@ their children: a layer wrapped by ConcreteDropout keeps its eval mode)."""
 _DEFAULT_CHUNK = 512
 
 
-@dataclass(frozen=True)
-class MCDropoutPrediction:
-    """Summary of ``T`` Monte Carlo samples of class probabilities (entropies in nats).
+def _is_stochastic(module: nn.Module) -> bool:
+    return any(isinstance(m, MC_DROPOUT_TYPES) for m in module.modules())
 
-    Attributes:
-        mean: predictive probabilities, mean over samples, ``[B, K]``.
-        std: per-class standard deviation over samples (population, ``ddof=0``), ``[B, K]``.
-        entropy: predictive entropy ``H[mean]``, ``[B]``.
-        mutual_information: BALD, ``H[mean] - mean_t H[p_t]`` (clamped at 0 against rounding),
-            ``[B]``.
-        sample_probs: the raw sample probabilities ``[T, B, K]`` when requested, else None.
 
-    Example:
-        >>> probs = torch.tensor([[[0.9, 0.1]], [[0.1, 0.9]]])  # T=2 samples, B=1, K=2
-        >>> pred = MCDropoutPrediction.from_probs(probs)
-        >>> pred.mean
-        tensor([[0.5000, 0.5000]])
-        >>> round(pred.entropy.item(), 4), round(pred.mutual_information.item(), 4)
-        (0.6931, 0.3681)
+def _split_deterministic_prefix(model: nn.Module) -> tuple[nn.Module | None, nn.Module]:
+    """``(prefix, rest)``: a plain ``nn.Sequential``'s modules before its first dropout, the rest.
+
+    The prefix is None for any other model (its forward may not be a chain) or when the first
+    module is already stochastic.
     """
+    if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward:
+        return None, model
+    layers = list(model)
+    first = next((i for i, layer in enumerate(layers) if _is_stochastic(layer)), len(layers))
+    if first == 0:
+        return None, model
+    return nn.Sequential(*layers[:first]), nn.Sequential(*layers[first:])
 
-    mean: Tensor
-    std: Tensor
-    entropy: Tensor
-    mutual_information: Tensor
-    sample_probs: Tensor | None = None
 
-    @classmethod
-    def from_probs(cls, probs: Tensor, keep_samples: bool = False) -> MCDropoutPrediction:
-        """Summarize sample probabilities ``[T, B, ..., K]`` (classes on the last dimension).
-
-        Example:
-            >>> probs = torch.full((3, 2, 4), 0.25)  # T=3 identical samples, B=2, K=4
-            >>> pred = MCDropoutPrediction.from_probs(probs, keep_samples=True)
-            >>> pred.mutual_information, pred.sample_probs.shape
-            (tensor([0., 0.]), torch.Size([3, 2, 4]))
-        """
-        mean = probs.mean(dim=0)
-        entropy = -torch.special.xlogy(mean, mean).sum(dim=-1)
-        expected_entropy = -torch.special.xlogy(probs, probs).sum(dim=-1).mean(dim=0)
-        return cls(
-            mean=mean,
-            std=probs.std(dim=0, correction=0),
-            entropy=entropy,
-            mutual_information=(entropy - expected_entropy).clamp_min(0.0),
-            sample_probs=probs if keep_samples else None,
-        )
+def _repeated_rows(h: Tensor, samples: int, chunk: int) -> Iterator[Tensor]:
+    """Chunks of at most ``chunk`` rows of ``h.repeat(samples, ...)``, built one at a time."""
+    rows = samples * h.shape[0]
+    for start in range(0, rows, chunk):
+        index = torch.arange(start, min(start + chunk, rows), device=h.device) % h.shape[0]
+        yield h.index_select(0, index)
 
 
 def _sample_logits(
     model: nn.Module, x: Tensor, samples: int, chunk: int, one_pass_per_sample: bool
 ) -> Tensor:
-    """Stochastic outputs ``[samples, B, ...]``, at most ``chunk`` rows per forward pass."""
-    batch = x.shape[0]
-    outputs = []
-    if one_pass_per_sample:
-        for _ in range(samples):
-            outputs.extend(model(x[start : start + chunk]) for start in range(0, batch, chunk))
-    else:
-        # Row r of the virtual ``x.repeat(samples, ...)`` is ``x[r % batch]``; build it per chunk.
-        rows = samples * batch
-        for start in range(0, rows, chunk):
-            index = torch.arange(start, min(start + chunk, rows), device=x.device) % batch
-            outputs.append(model(x.index_select(0, index)))
-    logits = torch.cat(outputs)
-    return logits.reshape(samples, batch, *logits.shape[1:])
+    """Stochastic outputs ``[samples, B, ...]``, at most ``chunk`` rows per forward pass.
+
+    The inputs go in blocks: a block's deterministic prefix runs once, then its repeated rows
+    (or, for batch-shared masks, one pass per sample) run through the rest of the model.
+    """
+    prefix, rest = _split_deterministic_prefix(model)
+    block = chunk if one_pass_per_sample else max(1, chunk // samples)
+    per_block = []
+    for begin in range(0, x.shape[0], block):
+        inputs = x[begin : begin + block]
+        h = prefix(inputs) if prefix is not None else inputs
+        if not isinstance(h, Tensor) or h.shape[:1] != inputs.shape[:1]:
+            prefix, rest, h = None, model, inputs  # not a per-row tensor: repeat the inputs
+        if one_pass_per_sample:
+            outputs = [rest(h) for _ in range(samples)]
+        else:
+            outputs = [rest(rows) for rows in _repeated_rows(h, samples, chunk)]
+        logits = torch.cat(outputs)
+        per_block.append(logits.reshape(samples, h.shape[0], *logits.shape[1:]))
+    return torch.cat(per_block, dim=1)
 
 
 def mc_dropout_predict(
@@ -134,12 +127,15 @@ def mc_dropout_predict(
     Every module's mode is restored afterwards, also when the forward pass raises. The model must
     return logits ``[B, ..., K]``; a softmax over the last dimension gives the probabilities.
 
-    Vectorized: the batch is repeated ``samples`` times along dim 0 and run in chunks of at most
-    ``chunk`` rows, so row-wise dropout (``nn.Dropout``, SpatialDropout, ConcreteDropout, the
-    LayerNormLSTM masks) draws an independent mask for every (sample, input) row. A layer that
-    samples one mask for the whole batch (``mask_shared_across_batch``, e.g. DropConnect's weight
-    mask) would give repeated rows the same mask, so for such models each sample is one forward
-    pass over the batch instead (batch split in chunks of ``chunk`` rows when larger).
+    Vectorized: each input is repeated ``samples`` times along dim 0 and the rows run in chunks
+    of at most ``chunk``, so row-wise dropout (``nn.Dropout``, SpatialDropout, ConcreteDropout,
+    the LayerNormLSTM masks) draws an independent mask for every (sample, input) row. A layer
+    that samples one mask for the whole batch (``mask_shared_across_batch``, e.g. DropConnect's
+    weight mask) would give repeated rows the same mask, so for such models each sample is one
+    forward pass over the batch instead (in blocks of ``chunk`` inputs when larger). For a plain
+    ``nn.Sequential`` the modules before the first dropout run once per input. ``nn.Dropout``
+    stays in eval mode with a forward hook that applies the mask
+    (:func:`lightreg.uncertainty.masks.fast_dropout`).
 
     Reproducible under ``torch.manual_seed`` for a given ``chunk``; different chunk sizes draw the
     masks in a different order, hence different (equally distributed) samples.
@@ -179,9 +175,9 @@ def mc_dropout_predict(
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
-        for m in stochastic:
-            m.training = True
-        with torch.no_grad():
+        with fast_dropout(model) as hooked, torch.no_grad():
+            for m in stochastic:
+                m.training = m not in hooked
             logits = _sample_logits(model, x, samples, chunk, one_pass_per_sample)
     finally:
         for m, training in modes:

@@ -1,0 +1,112 @@
+"""Fast dropout masks for Monte Carlo sampling on CPU.
+
+On CPU, ``nn.Dropout`` draws its mask with ``Tensor.bernoulli_``, which outside Intel's MKL path
+costs about 6 ns per element, more than the matrix products of a small MLP
+(``benchmarks/mc_dropout.py``). :func:`bernoulli_keep_mask` draws the same Bernoulli mask from 32
+random bits per element, compared with a 32-bit threshold: about 3.5x faster, from torch's default
+generator (so ``torch.manual_seed`` reproduces it). Hand-written because torch has no cheaper
+exact Bernoulli sampler on CPU.
+
+Example:
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> mask = bernoulli_keep_mask((4, 1000), keep=0.8)
+    >>> mask.dtype, mask.shape, round(mask.float().mean().item(), 1)
+    (torch.bool, torch.Size([4, 1000]), 0.8)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["bernoulli_keep_mask", "fast_dropout"]
+
+_SPAN = 2**32
+
+
+def bernoulli_keep_mask(
+    shape: tuple[int, ...] | torch.Size,
+    keep: float,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.bool,
+) -> Tensor:
+    """A mask whose entries are independently 1 (True) with probability ``keep``, else 0.
+
+    Each entry compares 32 uniform random bits with ``round(keep * 2**32)``, so the keep
+    probability is exact to within ``2**-33`` (``torch.rand(...) < keep`` is exact to ``2**-24``).
+
+    Args:
+        shape: the mask's shape.
+        keep: the probability of 1, in ``[0, 1]``.
+        device: where to draw the mask (default CPU).
+        dtype: the mask's dtype; a float mask is written directly by the comparison, which is
+            about 3x cheaper than converting a boolean one.
+
+    Raises:
+        ValueError: when ``keep`` is outside ``[0, 1]``.
+
+    Example:
+        >>> bernoulli_keep_mask((2, 3), keep=1.0).all().item()
+        True
+    """
+    if not 0.0 <= keep <= 1.0:
+        raise ValueError(f"`keep` must be in [0, 1], got {keep}")
+    count = math.prod(shape)
+    if keep == 1.0:
+        return torch.ones(shape, dtype=dtype, device=device)
+    words = torch.empty((count + 1) // 2, dtype=torch.int64, device=device)
+    words.random_(-(2**63), None)  # every one of the 64 bits uniform
+    # P(int32 < threshold) = round(keep * 2**32) / 2**32
+    threshold = round(keep * _SPAN) - _SPAN // 2
+    mask = torch.empty(shape, dtype=dtype, device=device)
+    return torch.lt(words.view(torch.int32)[:count].view(shape), threshold, out=mask)
+
+
+def _dropout_after_identity(module: nn.Dropout, inputs: tuple[Tensor], output: Tensor) -> Tensor:
+    """Forward hook for an ``nn.Dropout`` left in eval mode: apply training-mode dropout.
+
+    Equal in distribution to ``F.dropout(x, p, training=True)``; off CPU that is what it runs.
+    """
+    if module.p == 0.0:
+        return output
+    x = inputs[0]
+    if x.device.type != "cpu" or module.p == 1.0:
+        return F.dropout(x, module.p, training=True, inplace=module.inplace)
+    keep = 1.0 - module.p
+    mask = bernoulli_keep_mask(x.shape, keep, x.device, dtype=x.dtype)
+    if module.inplace:
+        return x.mul_(mask).mul_(1.0 / keep)
+    return mask.mul_(x).mul_(1.0 / keep)
+
+
+@contextmanager
+def fast_dropout(model: nn.Module) -> Iterator[list[nn.Dropout]]:
+    """Within the block, every ``nn.Dropout`` of ``model`` in eval mode drops with fast CPU masks.
+
+    Applies to modules whose type is exactly ``nn.Dropout`` (a subclass may change ``forward``).
+    They must be left in eval mode (their ``forward`` is then the identity, and a forward hook
+    applies the mask); the hooks are removed on exit, also when the block raises.
+
+    Yields:
+        The hooked modules.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(3, 1000), nn.Dropout(0.5)).eval()
+        >>> with fast_dropout(model) as hooked, torch.no_grad():
+        ...     zeros = (model(torch.ones(1, 3)) == 0).float().mean().item()
+        >>> len(hooked), 0.4 < zeros < 0.6, len(model[1]._forward_hooks)
+        (1, True, 0)
+    """
+    hooked = [m for m in model.modules() if type(m) is nn.Dropout]
+    handles = [m.register_forward_hook(_dropout_after_identity) for m in hooked]
+    try:
+        yield hooked
+    finally:
+        for handle in handles:
+            handle.remove()
