@@ -186,6 +186,8 @@ def test_arguments_and_warning():
         mc_dropout_predict(model, torch.randn(1, 2), samples=0)
     with pytest.raises(ValueError, match="`chunk` must be >= 1 or None, got 0"):
         mc_dropout_predict(model, torch.randn(1, 2), chunk=0)
+    with pytest.raises(ValueError, match=r"at least one input row, got shape \(0, 2\)"):
+        mc_dropout_predict(model, torch.randn(0, 2))
     with pytest.warns(UserWarning, match="no dropout layer"):
         pred = mc_dropout_predict(model, torch.randn(3, 2), samples=4)
     assert pred.mutual_information.abs().max().item() < 1e-6
@@ -265,3 +267,11 @@ def test_same_distribution_as_the_training_mode_loop():
     stderr = ((loop.std**2 + vectorized.std**2) / samples).sqrt()
     assert ((loop.mean - vectorized.mean).abs() < 5 * stderr + 1e-6).all()
     assert torch.allclose(loop.std, vectorized.std, atol=0.01)
+
+
+def test_default_chunk_bounds_the_activations_of_a_pass():
+    # 2**16 values per pass: the first dropout's input is 4096 wide, so 16 rows per pass.
+    model = nn.Sequential(nn.Linear(2, 4096), nn.Dropout(0.5), nn.Linear(4096, 3))
+    last = _rows_seen(model[2])
+    mc_dropout_predict(model, torch.randn(3, 2), samples=10)
+    assert max(last) == 16 and sum(last) == 30

@@ -95,7 +95,7 @@ def _default_chunk(prefix: nn.Module | None, x: Tensor, samples: int) -> int:
     (the first dropout's input) when there is a prefix, else the input."""
     probe = prefix(x[:1]) if prefix is not None else x[:1]
     width = probe[0].numel() if isinstance(probe, Tensor) else x[0].numel()
-    return max(1, min(samples * x.shape[0], _CHUNK_VALUES // width))
+    return max(1, min(samples * x.shape[0], _CHUNK_VALUES // max(width, 1)))
 
 
 def _sample_logits(
