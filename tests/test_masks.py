@@ -8,26 +8,40 @@ import pytest
 import torch
 from torch import nn
 
-from lightreg.uncertainty.masks import bernoulli_keep_mask, fast_dropout
+from lightreg.uncertainty.masks import _bernoulli_positions, bernoulli_keep_mask, fast_dropout
 
 
 def _within(rate: float, keep: float, count: int, sigmas: float = 5.0) -> bool:
     return abs(rate - keep) < sigmas * math.sqrt(keep * (1 - keep) / count)
 
 
-@pytest.mark.parametrize("keep", [0.1, 0.3, 0.5, 0.8])
-def test_keep_rate_on_both_halves_of_each_random_word(keep):
-    # Entries 2i and 2i+1 come from the two 32-bit halves of one 64-bit draw: each half must be
-    # uniform, and the pair independent (P(both) = keep^2).
+@pytest.mark.parametrize("keep", [0.002, 0.1, 0.3, 0.5, 0.8, 0.999])
+def test_keep_rate_on_every_byte_of_each_random_word(keep):
+    # Entries 8i .. 8i+7 come from the 8 bytes of one 64-bit draw: each byte lane must have the
+    # keep rate, and neighbours must be independent (P(both) = keep^2). 0.002 and 0.999 come
+    # mostly from the sparse correction, 0.5 from the bytes alone.
     torch.manual_seed(0)
     count = 2_000_000
     mask = bernoulli_keep_mask((count,), keep)
     assert mask.dtype == torch.bool
-    even, odd = mask[0::2].double(), mask[1::2].double()
     assert _within(mask.double().mean().item(), keep, count)
-    assert _within(even.mean().item(), keep, count // 2)
-    assert _within(odd.mean().item(), keep, count // 2)
+    for lane in range(8):
+        assert _within(mask[lane::8].double().mean().item(), keep, count // 8)
+    even, odd = mask[0::2].double(), mask[1::2].double()
     assert _within((even * odd).mean().item(), keep**2, count // 2)
+
+
+def test_bernoulli_positions_are_a_bernoulli_process():
+    torch.manual_seed(1)
+    count, p = 1_000_000, 0.01
+    positions = _bernoulli_positions(count, p, None)
+    assert positions.dtype == torch.int64
+    assert torch.equal(positions, positions.unique())  # sorted, no repeats
+    assert positions.min().item() >= 0 and positions.max().item() < count
+    assert _within(positions.numel() / count, p, count)
+    # The first success and each gap are geometric with mean 1/p and variance (1-p)/p^2.
+    gaps = positions.diff().double()
+    assert abs(gaps.mean().item() - 1 / p) < 5 * math.sqrt((1 - p) / p**2 / gaps.numel())
 
 
 def test_extremes_dtype_shape_and_arguments():

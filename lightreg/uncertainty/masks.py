@@ -2,10 +2,11 @@
 
 On CPU, ``nn.Dropout`` draws its mask with ``Tensor.bernoulli_``, which outside Intel's MKL path
 costs about 6 ns per element, more than the matrix products of a small MLP
-(``benchmarks/mc_dropout.py``). :func:`bernoulli_keep_mask` draws the same Bernoulli mask from 32
-random bits per element, compared with a 32-bit threshold: about 3.5x faster, from torch's default
-generator (so ``torch.manual_seed`` reproduces it). Hand-written because torch has no cheaper
-exact Bernoulli sampler on CPU.
+(``benchmarks/mc_dropout.py``). :func:`bernoulli_keep_mask` draws the same Bernoulli mask from one
+random byte per element plus a sparse correction: 5-19x faster than ``bernoulli_`` (7.5x at
+keep 0.8, 5.5x at 0.9, 19x at 0.5; 64k elements, 1 thread), from torch's default generator (so
+``torch.manual_seed`` reproduces it). Hand-written because torch has no cheaper exact Bernoulli
+sampler on CPU.
 
 Example:
     >>> import torch
@@ -27,8 +28,6 @@ from torch import Tensor, nn
 
 __all__ = ["bernoulli_keep_mask", "fast_dropout"]
 
-_SPAN = 2**32
-
 
 def bernoulli_keep_mask(
     shape: tuple[int, ...] | torch.Size,
@@ -38,8 +37,10 @@ def bernoulli_keep_mask(
 ) -> Tensor:
     """A mask whose entries are independently 1 (True) with probability ``keep``, else 0.
 
-    Each entry compares 32 uniform random bits with ``round(keep * 2**32)``, so the keep
-    probability is exact to within ``2**-33`` (``torch.rand(...) < keep`` is exact to ``2**-24``).
+    Exact, in two independent draws. Let ``q`` be the rarer of ``keep`` and ``1 - keep`` and
+    ``b = floor(256 q) / 256``: one random byte per entry makes the entry rare with probability
+    ``b``; then each other entry becomes rare with probability ``(q - b) / (1 - b)``, at most
+    1/128, drawn as geometric gaps between such entries. Together: rare with probability ``q``.
 
     Args:
         shape: the mask's shape.
@@ -57,15 +58,46 @@ def bernoulli_keep_mask(
     """
     if not 0.0 <= keep <= 1.0:
         raise ValueError(f"`keep` must be in [0, 1], got {keep}")
+    if keep in (0.0, 1.0):
+        return torch.full(shape, bool(keep), dtype=dtype, device=device)
     count = math.prod(shape)
-    if keep == 1.0:
-        return torch.ones(shape, dtype=dtype, device=device)
-    words = torch.empty((count + 1) // 2, dtype=torch.int64, device=device)
+    keep_is_rare = keep <= 0.5
+    rare = keep if keep_is_rare else 1.0 - keep
+    level = math.floor(rare * 256)
+    words = torch.empty((count + 7) // 8, dtype=torch.int64, device=device)
     words.random_(-(2**63), None)  # every one of the 64 bits uniform
-    # P(int32 < threshold) = round(keep * 2**32) / 2**32
-    threshold = round(keep * _SPAN) - _SPAN // 2
+    octets = words.view(torch.uint8)[:count].view(shape)
     mask = torch.empty(shape, dtype=dtype, device=device)
-    return torch.lt(words.view(torch.int32)[:count].view(shape), threshold, out=mask)
+    compare = torch.lt if keep_is_rare else torch.ge  # P(rare outcome) = level / 256
+    compare(octets, level, out=mask)
+    base = level / 256
+    if rare > base:
+        mask.view(-1)[_bernoulli_positions(count, (rare - base) / (1 - base), device)] = (
+            keep_is_rare
+        )
+    return mask
+
+
+def _bernoulli_positions(count: int, p: float, device: torch.device | str | None) -> Tensor:
+    """Indices of the successes among ``count`` independent Bernoulli(``p``) trials, ``0 < p < 1``.
+
+    The gaps between successes are geometric, so the work is proportional to ``count * p``.
+
+    Example:
+        >>> _bernoulli_positions(10, 0.999999, None).tolist()[:3]
+        [0, 1, 2]
+    """
+    found = []
+    last = -1.0  # index of the latest success drawn
+    while last < count:
+        expected = (count - last) * p
+        gaps = torch.empty(
+            int(expected + 5 * math.sqrt(expected)) + 8, dtype=torch.float64, device=device
+        ).geometric_(p)  # P(gap = k) = (1 - p)^(k - 1) p, k >= 1
+        positions = gaps.cumsum_(0).add_(last)
+        found.append(positions[positions < count])
+        last = positions[-1].item()
+    return torch.cat(found).long()
 
 
 def _dropout_after_identity(module: nn.Dropout, inputs: tuple[Tensor], output: Tensor) -> Tensor:
