@@ -276,3 +276,16 @@ def test_default_chunk_bounds_the_activations_of_a_pass():
     last = _rows_seen(model[2])
     mc_dropout_predict(model, torch.randn(3, 2), samples=8)
     assert last == [16, 8]
+
+
+def test_nested_plain_sequentials_count_as_their_layers():
+    # lightreg's MLP blocks are Sequential(Linear, BN, ReLU, Dropout) inside a Sequential: the
+    # Linear before the first Dropout is still shared by all samples.
+    model = nn.Sequential(
+        nn.Flatten(), nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.5)), nn.Linear(8, 3)
+    )
+    first = _rows_seen(model[1][0])
+    x = torch.randn(5, 4)
+    pred = mc_dropout_predict(model, x, samples=12, return_samples=True)
+    assert sum(first) == 5 + 1  # once per input, plus the one-row probe that sizes the chunks
+    assert pred.sample_probs.shape == (12, 5, 3)

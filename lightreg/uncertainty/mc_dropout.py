@@ -67,15 +67,27 @@ def _is_stochastic(module: nn.Module) -> bool:
     return any(isinstance(m, MC_DROPOUT_TYPES) for m in module.modules())
 
 
+def _is_chain(module: nn.Module) -> bool:
+    """A plain ``nn.Sequential``: its forward only feeds each module's output to the next."""
+    return isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+
+
+def _chain_layers(module: nn.Module) -> list[nn.Module]:
+    """The modules a plain ``nn.Sequential`` chains, nested plain Sequentials flattened."""
+    return [
+        leaf for child in module for leaf in (_chain_layers(child) if _is_chain(child) else [child])
+    ]
+
+
 def _split_deterministic_prefix(model: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     """``(prefix, rest)``: a plain ``nn.Sequential``'s modules before its first dropout, the rest.
 
-    The prefix is None for any other model (its forward may not be a chain) or when the first
-    module is already stochastic.
+    Nested plain Sequentials count as their modules. The prefix is None for any other model (its
+    forward may not be a chain) or when the first module is already stochastic.
     """
-    if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward:
+    if not _is_chain(model):
         return None, model
-    layers = list(model)
+    layers = _chain_layers(model)
     first = next((i for i, layer in enumerate(layers) if _is_stochastic(layer)), len(layers))
     if first == 0:
         return None, model
@@ -151,8 +163,9 @@ def mc_dropout_predict(
     that samples one mask for the whole batch (``mask_shared_across_batch``, e.g. DropConnect's
     weight mask) would give repeated rows the same mask, so for such models each sample is one
     forward pass over the batch instead (in blocks of ``chunk`` inputs when larger). For a plain
-    ``nn.Sequential`` the modules before the first dropout run once per input. ``nn.Dropout``
-    stays in eval mode with a forward hook that applies the mask
+    ``nn.Sequential`` (nested plain Sequentials included) the modules before the first dropout
+    run once per input; pass the Sequential itself to get this, e.g. ``model.net`` of lightreg's
+    models. ``nn.Dropout`` stays in eval mode with a forward hook that applies the mask
     (:func:`lightreg.uncertainty.masks.fast_dropout`).
 
     Reproducible under ``torch.manual_seed`` for a given ``chunk``; different chunk sizes draw the
