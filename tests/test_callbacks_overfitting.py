@@ -110,6 +110,19 @@ def test_metrics_reach_the_csv_log_and_a_single_warning(tmp_path: Path, caplog):
     assert trainer.current_epoch == 4  # warn only
 
 
+def test_without_logging_configured_the_warning_is_one_rich_line_on_stderr(
+    tmp_path: Path, capsys, monkeypatch
+):
+    # A plain script: no handler on the `lightreg` logger or above it (pytest's own handlers are
+    # cut off by propagate=False), so the callback prints the line itself, with rich.
+    monkeypatch.setattr(logging.getLogger("lightreg"), "propagate", False)
+    monitor = OverfittingMonitor("GL", threshold=5.0, strip=2)
+    _fit(monitor, [1.0, 0.8, 0.9, 1.0], tmp_path)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "OverfittingMonitor" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith("Warning: OverfittingMonitor: GL crossed 5 at epoch 2 (GL=12.5")
+
+
 def test_stop_true_stops_training(tmp_path: Path):
     monitor = OverfittingMonitor("GL", threshold=5.0, stop=True)
     trainer = _fit(monitor, [1.0, 0.8, 0.9, 1.0, 1.1, 1.2], tmp_path)

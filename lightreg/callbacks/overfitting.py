@@ -41,7 +41,8 @@ class OverfittingMonitor(Callback):
 
     The chosen criterion fires when ``GL > threshold``, when ``PQ > threshold`` at a strip end,
     or, for ``UP``, when the count reaches ``int(threshold)``. The first time, a single-line
-    warning is issued on rank zero; with ``stop=True`` training stops, on all ranks together.
+    warning is issued on rank zero (rich on stderr, or the ``lightreg`` logger when logging is
+    configured); with ``stop=True`` training stops, on all ranks together.
     Under DDP the losses are averaged over ranks first, so every rank holds the same history.
     The sanity-check validation and ``trainer.validate`` runs are ignored.
 
@@ -212,5 +213,12 @@ _log = logging.getLogger(__name__)
 
 @rank_zero_only
 def _rank_zero_warning(message: str) -> None:
-    """One plain line on the ``lightreg`` logger (the CLI renders it with rich)."""
-    _log.warning(message)
+    """One warning line: on the ``lightreg`` logger when logging is configured (the CLI renders
+    it with rich), else printed with rich on stderr."""
+    if _log.hasHandlers():
+        _log.warning(message)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    Console(stderr=True).print(Text.assemble(("Warning: ", "bold yellow"), message), soft_wrap=True)
