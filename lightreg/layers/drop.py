@@ -31,18 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightreg.layers.masks import inverted_mask
+
 __all__ = ["drop_connect", "DropConnect", "spatial_dropout", "SpatialDropout"]
 
 
 def _check_p(p: float) -> None:
     if not 0.0 <= p < 1.0:
         raise ValueError(f"`p` must be in [0, 1), got {p}")
-
-
-def _inverted_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
-    """Bernoulli keep mask with probability ``1 - p``, already scaled by ``1 / (1 - p)``."""
-    keep = 1.0 - p
-    return like.new_empty(shape).bernoulli_(keep).div_(keep)
 
 
 def drop_connect(weight: Tensor, p: float = 0.5, training: bool = False) -> Tensor:
@@ -66,7 +62,7 @@ def drop_connect(weight: Tensor, p: float = 0.5, training: bool = False) -> Tens
     _check_p(p)
     if not training or p == 0.0:
         return weight
-    return weight * _inverted_mask(tuple(weight.shape), p, weight)
+    return weight * inverted_mask(weight.shape, p, weight)
 
 
 class DropConnect(nn.Linear):
@@ -179,7 +175,7 @@ def spatial_dropout(x: Tensor, p: float = 0.5, training: bool = False) -> Tensor
     if not training or p == 0.0:
         return x
     shape = (x.shape[0], x.shape[1]) + (1,) * (x.dim() - 2)
-    return x * _inverted_mask(shape, p, x)
+    return x * inverted_mask(shape, p, x)
 
 
 class SpatialDropout(nn.Module):

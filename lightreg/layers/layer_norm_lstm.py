@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lightreg.layers.masks import inverted_mask
+
 __all__ = ["LayerNormLSTM"]
 
 
@@ -161,8 +163,7 @@ class LayerNormLSTM(nn.Module):
                 x = F.dropout(x, self.dropout, self.training)
             mask = None
             if self.training and self.recurrent_dropout > 0:
-                keep = 1.0 - self.recurrent_dropout
-                mask = x.new_empty(batch, self.hidden_size).bernoulli_(keep).div_(keep)
+                mask = inverted_mask((batch, self.hidden_size), self.recurrent_dropout, x)
             x, h, c = layer(x, hx[0][k], hx[1][k], mask)
             h_n.append(h)
             c_n.append(c)

@@ -2,7 +2,7 @@
 
 - :mod:`lightreg.uncertainty.mc_dropout`: the vectorized sampler, :data:`MC_DROPOUT_TYPES`.
 - :mod:`lightreg.uncertainty.prediction`: :class:`MCDropoutPrediction` (mean, std, entropy, BALD).
-- :mod:`lightreg.uncertainty.masks`: fast CPU dropout masks.
+- :mod:`lightreg.uncertainty.fast_dropout`: ``nn.Dropout`` with fast CPU masks.
 
 Example:
     >>> import torch

@@ -1,8 +1,7 @@
-"""Fast dropout masks for Monte Carlo sampling on CPU.
+"""Dropout masks: one exact Bernoulli sampler for lightreg's layers and MC dropout.
 
-On CPU, ``nn.Dropout`` draws its mask with ``Tensor.bernoulli_``, which outside Intel's MKL path
-costs about 6 ns per element, more than the matrix products of a small MLP
-(``benchmarks/mc_dropout.py``). :func:`bernoulli_keep_mask` draws the same Bernoulli mask from one
+On CPU, ``Tensor.bernoulli_`` outside Intel's MKL path costs about 6 ns per element, more than
+the matrix products of a small MLP (``benchmarks/mc_dropout.py``). :func:`bernoulli_keep_mask` draws the same Bernoulli mask from one
 random byte per element plus a sparse correction: 5-19x faster than ``bernoulli_`` (7.5x at
 keep 0.8, 5.5x at 0.9, 19x at 0.5; 64k elements, 1 thread), from torch's default generator (so
 ``torch.manual_seed`` reproduces it). Hand-written because torch has no cheaper exact Bernoulli
@@ -19,14 +18,33 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["bernoulli_keep_mask", "fast_dropout"]
+__all__ = ["bernoulli_keep_mask", "inverted_mask"]
+
+
+def inverted_mask(shape: tuple[int, ...] | torch.Size, p: float, like: Tensor) -> Tensor:
+    """A keep mask (probability ``1 - p``) already scaled by ``1 / (1 - p)``, as ``like``'s dtype
+    and device: inverted dropout is ``x * inverted_mask(x.shape, p, x)``.
+
+    On CPU it comes from :func:`bernoulli_keep_mask`; elsewhere from ``bernoulli_``, which needs
+    no host synchronization.
+
+    Args:
+        shape: the mask's shape.
+        p: drop probability, in ``[0, 1)``.
+        like: a tensor whose dtype and device the mask takes.
+
+    Example:
+        >>> sorted(inverted_mask((1000,), 0.5, torch.ones(1)).unique().tolist())
+        [0.0, 2.0]
+    """
+    keep = 1.0 - p
+    if like.device.type == "cpu":
+        return bernoulli_keep_mask(shape, keep, like.device, dtype=like.dtype).div_(keep)
+    return like.new_empty(shape).bernoulli_(keep).div_(keep)
 
 
 def bernoulli_keep_mask(
@@ -98,47 +116,3 @@ def _bernoulli_positions(count: int, p: float, device: torch.device | str | None
         found.append(positions[positions < count])
         last = positions[-1].item()
     return torch.cat(found).long()
-
-
-def _dropout_after_identity(module: nn.Dropout, inputs: tuple[Tensor], output: Tensor) -> Tensor:
-    """Forward hook for an ``nn.Dropout`` left in eval mode: apply training-mode dropout.
-
-    Equal in distribution to ``F.dropout(x, p, training=True)``; off CPU that is what it runs.
-    """
-    if module.p == 0.0:
-        return output
-    x = inputs[0]
-    if x.device.type != "cpu" or module.p == 1.0:
-        return F.dropout(x, module.p, training=True, inplace=module.inplace)
-    keep = 1.0 - module.p
-    mask = bernoulli_keep_mask(x.shape, keep, x.device, dtype=x.dtype)
-    if module.inplace:
-        return x.mul_(mask).mul_(1.0 / keep)
-    return mask.mul_(x).mul_(1.0 / keep)
-
-
-@contextmanager
-def fast_dropout(model: nn.Module) -> Iterator[list[nn.Dropout]]:
-    """Within the block, every ``nn.Dropout`` of ``model`` in eval mode drops with fast CPU masks.
-
-    Applies to modules whose type is exactly ``nn.Dropout`` (a subclass may change ``forward``).
-    They must be left in eval mode (their ``forward`` is then the identity, and a forward hook
-    applies the mask); the hooks are removed on exit, also when the block raises.
-
-    Yields:
-        The hooked modules.
-
-    Example:
-        >>> model = nn.Sequential(nn.Linear(3, 1000), nn.Dropout(0.5)).eval()
-        >>> with fast_dropout(model) as hooked, torch.no_grad():
-        ...     zeros = (model(torch.ones(1, 3)) == 0).float().mean().item()
-        >>> len(hooked), 0.4 < zeros < 0.6, len(model[1]._forward_hooks)
-        (1, True, 0)
-    """
-    hooked = [m for m in model.modules() if type(m) is nn.Dropout]
-    handles = [m.register_forward_hook(_dropout_after_identity) for m in hooked]
-    try:
-        yield hooked
-    finally:
-        for handle in handles:
-            handle.remove()
