@@ -16,7 +16,7 @@ from lightning.pytorch.strategies import Strategy
 
 
 def mean_over_ranks(strategy: Strategy, value: torch.Tensor | float) -> torch.Tensor:
-    """The mean of ``value`` over ranks: detached, copied to the strategy's device, reduced.
+    """The mean of ``value`` over ranks, detached; in a single process, ``value`` itself.
 
     Example:
         >>> from lightning.pytorch.strategies import SingleDeviceStrategy
@@ -24,5 +24,7 @@ def mean_over_ranks(strategy: Strategy, value: torch.Tensor | float) -> torch.Te
         >>> mean_over_ranks(SingleDeviceStrategy("cpu"), value).requires_grad
         False
     """
-    local = torch.as_tensor(value).detach().to(strategy.root_device, copy=True)
-    return strategy.reduce(local, reduce_op="mean")
+    local = torch.as_tensor(value).detach()
+    if strategy.world_size <= 1:
+        return local
+    return strategy.reduce(local.to(strategy.root_device, copy=True), reduce_op="mean")

@@ -190,9 +190,7 @@ class EarlyStopping(_LightningEarlyStopping):
 
     def _synced(self, current: torch.Tensor) -> torch.Tensor:
         """The mean of ``current`` over ranks, so that every rank takes the same decision."""
-        if self._strategy is None or self._strategy.world_size <= 1:
-            return current
-        return mean_over_ranks(self._strategy, current)
+        return current if self._strategy is None else mean_over_ranks(self._strategy, current)
 
 
 def _cpu_copy(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

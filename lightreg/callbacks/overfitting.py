@@ -203,9 +203,7 @@ class OverfittingMonitor(Callback):
                     f" metrics: {', '.join(trainer.callback_metrics) or 'none'}"
                 )
             return None
-        if trainer.world_size > 1:
-            value = mean_over_ranks(trainer.strategy, value)
-        return float(value)
+        return float(mean_over_ranks(trainer.strategy, value))
 
 
 _log = logging.getLogger(__name__)
