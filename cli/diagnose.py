@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import json
 from pathlib import Path
@@ -25,6 +24,7 @@ from lightreg.diagnose.engine import (
     missing_overrides,
 )
 from lightreg.diagnose.rules import VERDICTS, Thresholds
+from lightreg.text import did_you_mean
 
 VERDICT_STYLE = {
     "overfitting": "bold red",
@@ -37,8 +37,7 @@ VERDICT_STYLE = {
 
 
 def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else f"; choose from {', '.join(choices)}"
+    return did_you_mean(word, choices) or f"; choose from {', '.join(choices)}"
 
 
 def _parse_fail_on(text: str | None) -> tuple[set[str], list[str]]:

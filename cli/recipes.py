@@ -38,7 +38,7 @@ def _description(text: str) -> str:
 
 def _text_or_exit(name: str) -> tuple[str, str]:
     """The shipped recipe's name and YAML text, or exit code 2 with a did-you-mean hint."""
-    from lightreg.recipe.errors import did_you_mean
+    from lightreg.text import did_you_mean
 
     shipped = _shipped()
     key = name.removesuffix(".yaml")

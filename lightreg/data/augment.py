@@ -107,7 +107,7 @@ def augmentation_problems(spec: AugmentSpec, key: str = "regularization.augment"
         >>> augmentation_problems([{"HorizontalFlp": {"p": 0.5}}])
         ["regularization.augment[0]: unknown transform 'HorizontalFlp'; did you mean 'HorizontalFlip'?"]
     """
-    from lightreg.recipe.errors import did_you_mean
+    from lightreg.text import did_you_mean
 
     problems: list[str] = []
     steps = _steps(spec)

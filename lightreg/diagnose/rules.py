@@ -34,7 +34,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Literal
 
 from lightreg.criteria import generalization_loss_series, progress_quotient
 from lightreg.diagnose.metrics import Curves
+from lightreg.text import did_you_mean
 
 Verdict = Literal[
     "overfitting", "underfitting", "good_fit", "diverging", "still_improving", "insufficient_data"
@@ -106,15 +106,14 @@ class Thresholds:
             >>> Thresholds().with_overrides({"min_epoch": 2})
             Traceback (most recent call last):
             ...
-            ValueError: unknown threshold 'min_epoch' (did you mean 'min_epochs'?)
+            ValueError: unknown threshold 'min_epoch'; did you mean 'min_epochs'?
         """
         types = {f.name: f.type for f in dataclasses.fields(self)}
         changes: dict[str, float | int] = {}
         problems: list[str] = []
         for key, raw in values.items():
             if key not in types:
-                close = difflib.get_close_matches(key, types, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else f"; known: {', '.join(types)}"
+                hint = did_you_mean(key, types) or f"; known: {', '.join(types)}"
                 problems.append(f"unknown threshold '{key}'{hint}")
                 continue
             cast = int if types[key] in (int, "int") else float

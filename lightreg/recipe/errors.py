@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -20,6 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+from lightreg.text import did_you_mean, short_repr
 
 _UNION_MEMBER = re.compile(
     r"^(literal|list|dict|nullable|tuple|set|function-[a-z]+|constrained-[a-z]+|"
@@ -38,17 +39,6 @@ class RecipeError(Exception):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
-
-
-def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close.
-
-    Example:
-        >>> did_you_mean("dpp", ["ddp", "fsdp"])
-        "; did you mean 'ddp'?"
-    """
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _model_classes(annotation: Any) -> list[type[BaseModel]]:
@@ -83,11 +73,6 @@ def _walk(root: type[BaseModel], loc: Sequence[Any]) -> tuple[list[str], list[st
         classes = [cls for f in fields for cls in _model_classes(f.annotation)]
     allowed = sorted({name for cls in classes for name in cls.model_fields})
     return path, allowed
-
-
-def _describe_value(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list[str]:
@@ -145,7 +130,7 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list
         union = union_alternatives.setdefault(where, [])
         if not union:
             lines.append(where)
-        union.append((message, _describe_value(error["input"]), hint))
+        union.append((message, short_repr(error["input"]), hint))
     return [_union_line(line, union_alternatives.get(line)) for line in lines]
 
 

@@ -17,9 +17,10 @@ import yaml
 from pydantic import ValidationError
 
 from lightreg.presets import expand_preset
-from lightreg.recipe.errors import RecipeError, did_you_mean, format_validation_error
+from lightreg.recipe.errors import RecipeError, format_validation_error
 from lightreg.recipe.overrides import apply_overrides
 from lightreg.recipe.schema import Recipe
+from lightreg.text import did_you_mean
 
 
 def shipped_recipes() -> dict[str, str]:

@@ -250,7 +250,7 @@ class EarlyStoppingConfig(Section):
     def _known_metric(cls, value: str) -> str:
         if value in MONITORABLE or value.startswith("test_"):  # test_*: the linter explains
             return value
-        from lightreg.recipe.errors import did_you_mean
+        from lightreg.text import did_you_mean
 
         hint = did_you_mean(value, MONITORABLE) or f"; logged during fit: {', '.join(MONITORABLE)}"
         raise ValueError(f"{value!r} is not a metric the models log{hint}")

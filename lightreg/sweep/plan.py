@@ -28,8 +28,8 @@ from typing import Any
 
 from lightreg.presets import PRESETS
 from lightreg.recipe import Recipe, RecipeError, recipe_to_yaml, resolve_recipe
-from lightreg.recipe.errors import did_you_mean
 from lightreg.recipe.load import parse_recipe_yaml, read_recipe_text
+from lightreg.text import did_you_mean
 
 SWEEP_ONLY = ("trainer.enable_progress_bar=false",)  # Lightning's bar would fight the sweep's
 _MAX_NAME = 100
