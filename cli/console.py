@@ -14,6 +14,18 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+VERDICT_STYLE = {
+    "good_fit": "green",
+    "still_improving": "cyan",
+    "overfitting": "bold red",
+    "underfitting": "yellow",
+    "insufficient_data": "dim",
+    "diverging": "bold magenta",
+    "failed": "bold red",
+    "not_run": "dim",
+}
+"""How every table colours a verdict (diagnose, sweep)."""
+
 out = Console()
 err = Console(stderr=True)
 

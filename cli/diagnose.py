@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from lightreg.cli.console import err, out, user_error
+from lightreg.cli.console import VERDICT_STYLE, err, out, user_error
 from lightreg.diagnose.engine import (
     DiagnoseConfig,
     DiagnoseReport,
@@ -25,15 +25,6 @@ from lightreg.diagnose.engine import (
 )
 from lightreg.diagnose.rules import VERDICTS, Thresholds
 from lightreg.text import did_you_mean
-
-VERDICT_STYLE = {
-    "overfitting": "bold red",
-    "diverging": "bold magenta",
-    "underfitting": "yellow",
-    "still_improving": "cyan",
-    "good_fit": "green",
-    "insufficient_data": "dim",
-}
 
 
 def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -15,23 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.markup import escape
 
-from lightreg.cli.console import err, out, user_error
+from lightreg.cli.console import VERDICT_STYLE, err, out, user_error
 
 if TYPE_CHECKING:
     from lightreg.sweep import Entry, SweepPlan, SweepState
     from lightreg.sweep.backends import Backend
     from lightreg.sweep.rank import RankBy
-
-VERDICT_STYLE = {
-    "good_fit": "green",
-    "still_improving": "cyan",
-    "overfitting": "bold red",
-    "underfitting": "yellow",
-    "insufficient_data": "dim",
-    "diverging": "bold magenta",
-    "failed": "bold red",
-    "not_run": "dim",
-}
 
 
 def sweep(
