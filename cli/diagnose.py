@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from lightreg.cli.console import VERDICT_STYLE, err, out, user_error
+from lightreg.cli.console import VERDICT_STYLE, err, out, safe, user_error
 from lightreg.diagnose.engine import (
     DiagnoseConfig,
     DiagnoseReport,
@@ -80,7 +80,7 @@ def _print_table(diagnoses: list[Diagnosis]) -> None:
         e = d.evidence
         style = VERDICT_STYLE[d.verdict]
         cells = [
-            d.run.path,
+            safe(d.run.path),
             d.run.format,
             f"[{style}]{d.verdict}[/]",
             f"{_fmt(e.best_epoch, 'd')}/{e.epochs}",
@@ -88,11 +88,11 @@ def _print_table(diagnoses: list[Diagnosis]) -> None:
             _fmt(e.gl, ".1f"),
             _fmt(e.loss_gap, ".3g"),
         ]
-        table.add_row(*cells, *([_top(d)] if wide else []))
+        table.add_row(*cells, *([safe(_top(d))] if wide else []))
     out.print(table)
     if not wide and len(diagnoses) > 1:
         for d in diagnoses:
-            out.print(f"[bold]{d.run.path}[/]: {_top(d)}", highlight=False)
+            out.print(f"[bold]{safe(d.run.path)}[/]: {safe(_top(d))}", highlight=False)
 
 
 def _top(d: Diagnosis) -> str:
@@ -111,12 +111,12 @@ def _print_details(d: Diagnosis) -> None:
     plot.highlight_regex(f"[{TRAIN_MARK}]", "blue")
     plot.highlight_regex(f"[{VAL_MARK}]", "red")
     plot.highlight_regex(f"[{BEST_MARK}▲]", "green")
-    out.print(Panel(plot, title=f"{d.run.path}: {d.verdict}", expand=False))
-    out.print(f"[bold]{d.prescription.summary}[/]", highlight=False)
+    out.print(Panel(plot, title=f"{safe(d.run.path)}: {d.verdict}", expand=False))
+    out.print(f"[bold]{safe(d.prescription.summary)}[/]", highlight=False)
     for line in d.prescription.lines():
-        out.print(f"  -> {line}", highlight=False)
+        out.print(f"  -> {safe(line)}", highlight=False)
     for note in d.judgement.reasons[1:] + tuple(d.curves.notes) + tuple(d.run.warnings):
-        out.print(f"  [dim]note: {note}[/]", highlight=False)
+        out.print(f"  [dim]note: {safe(note)}[/]", highlight=False)
 
 
 def _print_errors(errors: list[tuple[str, str]]) -> None:
@@ -126,7 +126,7 @@ def _print_errors(errors: list[tuple[str, str]]) -> None:
     table.add_column("path", no_wrap=True, min_width=12)
     table.add_column("reason")
     for path, reason in errors:
-        table.add_row(path, reason)
+        table.add_row(safe(path), safe(reason))
     out.print(table)
 
 
@@ -156,7 +156,30 @@ def _write_recipe(report: DiagnoseReport, target: Path, force: bool) -> None:
         write_recipe(d.run.config, d.prescription.changes, target, force=force)
     except (FileExistsError, OSError, ValueError) as error:
         user_error([f"--write-recipe: {error}"])
-    err.print(f"wrote {target} ({len(d.prescription.changes)} change(s))", highlight=False)
+    err.print(f"wrote {safe(target)} ({len(d.prescription.changes)} change(s))", highlight=False)
+
+
+def _png_dir_problems(png: Path) -> list[str]:
+    """Why ``--png DIR`` can never be a folder (a file, ``/dev/null``, a path through a file)."""
+    if png.exists() and not png.is_dir():
+        return [f"--png: {png} is not a folder"]
+    blocker = next((parent for parent in png.parents if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return [f"--png: {png} is not a folder: {blocker} is a file"]
+    return []
+
+
+def _write_pngs(report: DiagnoseReport, png: Path, force: bool) -> None:
+    from lightreg.diagnose.render import save_pngs
+
+    try:
+        written = save_pngs(report.diagnoses, png, overwrite=force)
+    except FileExistsError as error:
+        user_error([f"--png: {error.filename} exists (use --force to overwrite)"])
+    except OSError as error:
+        where = error.filename or png
+        user_error([f"--png: {where}: cannot write ({error.strerror or error})"])
+    err.print(f"wrote {len(written)} PNG(s) to {safe(png)}", highlight=False)
 
 
 def diagnose(
@@ -173,7 +196,9 @@ def diagnose(
     png: Annotated[
         Path | None,
         typer.Option(
-            help="Write one learning-curve PNG per run into DIR (needs matplotlib).", metavar="DIR"
+            help="Write one learning-curve PNG per run into DIR (needs matplotlib); "
+            "an existing PNG is kept unless --force.",
+            metavar="DIR",
         ),
     ] = None,
     fail_on: Annotated[
@@ -191,7 +216,8 @@ def diagnose(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Let --write-recipe overwrite OUT.yaml.")
+        bool,
+        typer.Option("--force", help="Let --write-recipe and --png overwrite existing files."),
     ] = False,
     train_metric: Annotated[
         str | None, typer.Option(help="Training loss name (overrides detection).")
@@ -220,7 +246,8 @@ def diagnose(
     """Judge training logs: overfitting, underfitting, good fit, diverging, still improving.
 
     Reads Lightning CSVLogger folders, TensorBoard event files, Keras CSV histories, MLflow runs.
-    Exit codes: 0 done, 1 a --fail-on verdict was found, 2 bad arguments or nothing readable.
+    Exit codes: 0 done, 1 a --fail-on verdict was found, 2 bad arguments, nothing readable,
+    or a --png/--write-recipe file that exists (without --force) or cannot be written.
     """
     fail_verdicts, problems = _parse_fail_on(fail_on)
     thresholds, threshold_problems = _parse_thresholds(threshold or [], gl_threshold, min_epochs)
@@ -228,6 +255,8 @@ def diagnose(
     problems += [f"{path}: no such file or folder" for path in paths if not path.exists()]
     if png is not None and importlib.util.find_spec("matplotlib") is None:
         problems.append("--png needs matplotlib: pip install 'lightreg[plot]'")
+    elif png is not None:
+        problems += _png_dir_problems(png)
     if write_recipe is not None and write_recipe.exists() and not force:
         problems.append(f"--write-recipe: {write_recipe} exists (use --force to overwrite)")
     if problems or thresholds is None:
@@ -245,6 +274,8 @@ def diagnose(
             f"metric '{name}' is in none of the runs{_did_you_mean(name, seen)}"
             for name, seen in missing
         )
+    if png is not None:
+        _write_pngs(report, png, force)
     if write_recipe is not None:
         _write_recipe(report, write_recipe, force)
     if json_output:
@@ -256,10 +287,5 @@ def diagnose(
                 _print_details(d)
         if report.errors:
             _print_errors(report.errors)
-    if png is not None:
-        from lightreg.diagnose.render import save_pngs
-
-        written = save_pngs(report.diagnoses, png)
-        err.print(f"wrote {len(written)} PNG(s) to {png}", highlight=False)
     if any(d.verdict in fail_verdicts for d in report.diagnoses):
         raise typer.Exit(code=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lightreg.cli.console import err, user_error
+from lightreg.cli.console import err, safe, user_error
 
 if TYPE_CHECKING:
     from lightreg.recipe import Recipe
@@ -29,11 +29,7 @@ def report_lint(recipe: Recipe, strict: bool) -> None:
     findings = lint_recipe(recipe)
     for finding in findings:
         err.print(
-            f"warning: {finding.message}",
-            style="yellow",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+            f"warning: {safe(finding.message)}", style="yellow", highlight=False, soft_wrap=True
         )
     if strict and findings:
         user_error(

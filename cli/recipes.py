@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lightreg.cli.console import out, user_error
+from lightreg.cli.console import out, safe, user_error
 
 recipes_app = typer.Typer(
     help="List, show and copy the shipped recipes.", no_args_is_help=True, add_completion=False
@@ -61,7 +61,7 @@ def list_recipes() -> None:
     """
     table = Table("name", "description", box=None, pad_edge=False)
     for name, text in _shipped().items():
-        table.add_row(name, _description(text))
+        table.add_row(safe(name), safe(_description(text)))
     out.print(table)
 
 
@@ -98,8 +98,7 @@ def copy_recipe(
     except OSError as exc:
         user_error([f"{target}: cannot write ({exc.strerror or exc})"])
     out.print(
-        f"wrote {target}; train with: lightreg fit {target}",
-        markup=False,
+        f"wrote {safe(target)}; train with: lightreg fit {safe(target)}",
         highlight=False,
         soft_wrap=True,
     )

@@ -23,6 +23,9 @@ from typing import Any
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {127: "\\x7f"}
 _CONTROL |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+_CONTROL |= {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}  # C1 controls: 0x9b is a CSI
+_CONTROL |= {c: f"\\u{c:04x}" for c in range(0xD800, 0xE000)}  # lone surrogates: unwritable
+_CONTROL |= {0xDC00 + b: f"\\x{b:02x}" for b in range(0x80, 0x100)}  # undecodable bytes in names
 
 
 def did_you_mean(word: object, choices: Iterable[object]) -> str:
@@ -62,8 +65,13 @@ def short_repr(value: Any, limit: int = 60) -> str:
 def printable(text: str) -> str:
     """``text`` with control characters (escape sequences, newlines, NUL) shown as ``\\xNN``.
 
+    A name's undecodable bytes (``os.fsdecode`` turns byte ``0xff`` into ``"\\udcff"``) are shown as
+    ``\\xff`` too: they cannot be written to a UTF-8 terminal or file.
+
     Example:
         >>> printable("a\\tb")
         'a\\\\tb'
+        >>> printable("bad\\udcff")
+        'bad\\\\xff'
     """
     return text.translate(_CONTROL)

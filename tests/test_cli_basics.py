@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -17,8 +18,8 @@ runner = CliRunner()
 def test_help_lists_the_commands():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0, result.output
-    for command in ("fit", "validate"):
-        assert command in result.output
+    for command in ("fit", "validate", "diagnose", "sweep", "recipes"):  # one row each
+        assert re.search(rf"^\W*{command}\s", result.output, re.MULTILINE), result.output
 
 
 def test_python_dash_m_works():
@@ -29,26 +30,28 @@ def test_python_dash_m_works():
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "expected_output"),
     [
-        ["--help"],
-        ["validate", "mlp"],
-        ["fit", "mlp", "--dry-run"],
+        (["--help"], "Usage"),
+        (["validate", "mlp"], "ok mlp: recipe 'mlp' is valid"),
+        (["fit", "mlp", "--dry-run"], "name: mlp"),
     ],
 )
-def test_light_commands_import_neither_torch_nor_lightning(argv):
+def test_light_commands_import_neither_torch_nor_lightning(argv, expected_output):
     code = (
         "import sys\n"
         "from lightreg.cli.app import app\n"
         "try:\n"
         f"    app({json.dumps(argv)})\n"
-        "except SystemExit:\n"
-        "    pass\n"
+        "except SystemExit as exc:\n"
+        "    print(f'EXIT={exc.code}')\n"
         "heavy = sorted(m for m in ('torch', 'lightning', 'albumentations') if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert "HEAVY=\n" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "EXIT=0\nHEAVY=\n" in done.stdout, done.stdout + done.stderr
+    assert expected_output in done.stdout, done.stdout
 
 
 def test_validate_reports_every_problem_with_exit_code_2(tmp_path):

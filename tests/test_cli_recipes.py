@@ -75,4 +75,4 @@ def test_recipes_commands_import_neither_torch_nor_lightning(tmp_path):
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert "HEAVY=\n" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "HEAVY=\n" in done.stdout, done.stdout + done.stderr

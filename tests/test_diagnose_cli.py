@@ -142,7 +142,8 @@ def test_nothing_readable_exits_2(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a log\n")
     result = invoke(tmp_path)
     assert result.exit_code == 2 and "nothing readable" in result.output
-    assert invoke(tmp_path / "missing").exit_code == 2
+    missing = invoke(tmp_path / "missing")
+    assert missing.exit_code == 2 and "missing: no such file or folder" in missing.output
 
 
 def test_mismatched_quantities_from_the_cli(tmp_path: Path) -> None:

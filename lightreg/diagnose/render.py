@@ -1,7 +1,9 @@
 """Draw a run's learning curves: as plain text for the terminal, or as PNG files (matplotlib).
 
 The text plot needs nothing beyond the standard library; matplotlib is imported only by
-:func:`save_pngs` (the optional ``plot`` extra).
+:func:`save_pngs` (the optional ``plot`` extra). Names from the logs (metrics, run paths) are
+drawn with their control characters made visible (:func:`lightreg.text.printable`), and as plain
+text in PNGs: a ``$`` in a name is not matplotlib math.
 
 Example:
     >>> from lightreg.diagnose.metrics import Curves
@@ -15,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import bisect
+import errno
 import math
 import re
 from collections.abc import Sequence
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lightreg.diagnose.metrics import Curves
+from lightreg.text import printable
 
 if TYPE_CHECKING:
     from lightreg.diagnose.engine import Diagnosis
@@ -107,7 +111,7 @@ def text_plot(
     end = f"{last}"
     lines.append(f"{'':>{pad}}  {''.join(axis)}")
     lines.append(f"{'':>{pad}}  {span}{end:>{max(1, width - len(span))}}")
-    legend = [f"{mark} {name}" for mark, name, _ in named]
+    legend = [f"{mark} {printable(name)}" for mark, name, _ in named]
     if best_epoch is not None:
         legend.append(f"▲ best epoch {best_epoch}")
     if curves.train_metric and curves.val_metric and not curves.comparable:
@@ -127,11 +131,44 @@ def png_name(run_path: str) -> str:
     return f"{stem.strip('.') or 'run'}.png"
 
 
-def save_pngs(diagnoses: Sequence[Diagnosis], out_dir: Path) -> list[Path]:
+def png_paths(diagnoses: Sequence[Diagnosis], out_dir: Path) -> list[Path]:
+    """The PNG file each diagnosis is drawn into: one per run, unique within ``out_dir``.
+
+    Example:
+        >>> from lightreg.diagnose.engine import diagnose
+        >>> from lightreg.diagnose.run import Run
+        >>> runs = [Run(p, "keras_csv", {"loss": {0: 1.0}}) for p in ("a/b", "a_b")]
+        >>> [p.name for p in png_paths([diagnose(r) for r in runs], Path("curves"))]
+        ['a__b.png', 'a_b.png']
+    """
+    paths: list[Path] = []
+    used: set[str] = set()
+    for diagnosis in diagnoses:
+        name = png_name(diagnosis.run.path)
+        stem, n = name[:-4], 1
+        while name in used:
+            n += 1
+            name = f"{stem}_{n}.png"
+        used.add(name)
+        paths.append(out_dir / name)
+    return paths
+
+
+def _plain(text: str) -> str:
+    """``text`` as matplotlib shows it literally: control characters visible, ``$`` not math."""
+    return printable(text).replace("$", r"\$")
+
+
+def save_pngs(diagnoses: Sequence[Diagnosis], out_dir: Path, overwrite: bool = False) -> list[Path]:
     """Write one learning-curve PNG per diagnosis into ``out_dir`` (created if needed).
+
+    Without ``overwrite``, an existing PNG is never replaced: nothing is written when one of the
+    files (:func:`png_paths`) exists.
 
     Raises:
         PlotUnavailable: when matplotlib is not installed.
+        FileExistsError: a PNG to write exists and ``overwrite`` is false.
+        OSError: ``out_dir`` or a file in it cannot be written.
 
     Example:
         >>> save_pngs([], Path("/tmp/curves"))  # doctest: +SKIP
@@ -141,31 +178,26 @@ def save_pngs(diagnoses: Sequence[Diagnosis], out_dir: Path) -> list[Path]:
         from matplotlib.figure import Figure
     except ImportError:
         raise PlotUnavailable("--png needs matplotlib: pip install 'lightreg[plot]'") from None
+    paths = png_paths(diagnoses, out_dir)
+    existing = [path for path in paths if path.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(errno.EEXIST, "exists", str(existing[0]))
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    used: set[str] = set()
-    for diagnosis in diagnoses:
-        name = png_name(diagnosis.run.path)
-        stem, n = name[:-4], 1
-        while name in used:
-            n += 1
-            name = f"{stem}_{n}.png"
-        used.add(name)
+    for diagnosis, path in zip(diagnoses, paths, strict=True):
         figure = Figure(figsize=(7, 4), layout="tight")
         axes = figure.add_subplot()
         curves = diagnosis.curves
         for label, series in ((curves.train_metric, curves.train), (curves.val_metric, curves.val)):
             points = _finite_points(series)
             if label and points:
-                axes.plot(*zip(*points, strict=True), marker=".", label=label)
+                axes.plot(*zip(*points, strict=True), marker=".", label=_plain(label))
         best = diagnosis.evidence.best_epoch
         if best is not None:
             axes.axvline(best, color="grey", linestyle="--", label=f"best epoch {best}")
         axes.set_xlabel("epoch")
         axes.set_ylabel("loss")
-        axes.set_title(f"{diagnosis.run.path}: {diagnosis.verdict}")
+        axes.set_title(_plain(f"{diagnosis.run.path}: {diagnosis.verdict}"))
         axes.legend()
-        path = out_dir / name
-        figure.savefig(path, dpi=100)
-        written.append(path)
-    return written
+        with path.open("wb" if overwrite else "xb") as handle:
+            figure.savefig(handle, format="png", dpi=100)
+    return paths
