@@ -9,13 +9,13 @@ Example:
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.markup import escape
 
-from lightreg.cli.console import VERDICT_STYLE, err, out, user_error
+from lightreg.cli.console import VERDICT_STYLE, err, out, safe, user_error
 
 if TYPE_CHECKING:
     from lightreg.sweep import Entry, SweepPlan, SweepState
@@ -82,29 +82,48 @@ def sweep(
     except RecipeError as exc:
         user_error(exc.problems)
     folder = out_dir or plan.default_dir
-    state = _open_state(plan, folder / STATE_FILE, resume, force)
-    try:
-        runner = _backend(backend, parallel, folder)
-    except BackendError as exc:
-        user_error([str(exc)])
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
-    done = len(state.runs) - len(state.unfinished())
-    out.print(
-        f"sweep {plan.base.name}: {len(state.runs)} configurations, {done} done already; "
-        f"backend {backend}, {parallel} at a time; folder {folder}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    try:
-        _run_with_progress(plan, state, runner)
-    except SweepInterrupted:
-        err.print(
-            "[yellow]interrupted; rerun the same command with --resume to finish[/]",
+    if resume and force:
+        user_error(["--resume continues a sweep, --force starts a new one: choose one"])
+    if resume and not (folder / STATE_FILE).is_file():
+        user_error([f"{folder}: no {STATE_FILE} to resume; run without --resume"])
+    with ExitStack() as held:
+        _hold(held, folder)
+        state = _open_state(plan, folder / STATE_FILE, resume, force)
+        try:
+            runner = _backend(backend, parallel, folder)
+        except BackendError as exc:
+            user_error([str(exc)])
+        for warning in plan.warnings:
+            err.print(f"[yellow]warning:[/] {safe(warning)}", highlight=False, soft_wrap=True)
+        done = len(state.runs) - len(state.unfinished())
+        out.print(
+            f"sweep {safe(plan.base.name)}: {len(state.runs)} configurations, "
+            f"{done} done already; backend {backend}, {parallel} at a time; "
+            f"folder {safe(folder)}",
             highlight=False,
+            soft_wrap=True,
         )
-        raise typer.Exit(code=130) from None
-    _report(plan, state, folder, rank_by)
+        try:
+            _run_with_progress(plan, state, runner)
+        except SweepInterrupted:
+            err.print(
+                "[yellow]interrupted; rerun the same command with --resume to finish[/]",
+                highlight=False,
+            )
+            raise typer.Exit(code=130) from None
+        _report(plan, state, folder, rank_by)
+
+
+def _hold(held: ExitStack, folder: Path) -> None:
+    """Make the sweep folder and hold it until ``held`` closes; one line when that fails."""
+    from lightreg.sweep import hold_folder
+
+    try:
+        held.enter_context(hold_folder(folder))
+    except OSError as exc:
+        user_error([f"{folder}: cannot make the sweep folder ({exc.strerror or exc})"])
+    except ValueError as exc:
+        user_error([str(exc)])
 
 
 def _split_presets(text: str | None) -> list[str]:
@@ -114,11 +133,7 @@ def _split_presets(text: str | None) -> list[str]:
 def _open_state(plan: SweepPlan, path: Path, resume: bool, force: bool) -> SweepState:
     from lightreg.sweep import BEST_RECIPE, SweepState
 
-    if resume and force:
-        user_error(["--resume continues a sweep, --force starts a new one: choose one"])
     if resume:
-        if not path.is_file():
-            user_error([f"{path.parent}: no {path.name} to resume; run without --resume"])
         try:
             state = SweepState.load(path)
         except ValueError as exc:
@@ -168,16 +183,18 @@ def _run_with_progress(plan: SweepPlan, state: SweepState, runner: Backend) -> N
     )
     done = len(state.runs) - len(state.unfinished())
     with Progress(*columns, console=out) as progress:
-        task = progress.add_task(f"sweep {plan.base.name}", total=len(state.runs), completed=done)
+        name = safe(plan.base.name)
+        task = progress.add_task(f"sweep {name}", total=len(state.runs), completed=done)
 
         def on_done(result: JobResult) -> None:
+            slug = safe(result.slug)
             if not result.ok:
                 progress.console.print(
-                    f"[red]{result.slug}: failed:[/] {escape(result.error or '')}",
+                    f"[red]{slug}: failed:[/] {safe(result.error or '')}",
                     highlight=False,
                     soft_wrap=True,
                 )
-            progress.update(task, advance=1, description=f"sweep {plan.base.name} ({result.slug})")
+            progress.update(task, advance=1, description=f"sweep {name} ({slug})")
 
         run_sweep(plan, state, runner, on_done)
 
@@ -194,7 +211,7 @@ def _report(plan: SweepPlan, state: SweepState, folder: Path, rank_by: RankBy) -
     from lightreg.sweep.rank import FAILED_TIER
 
     entries = rank(diagnose_sweep(state), rank_by)
-    title = f"lightreg sweep: {plan.base.name} (ranked by verdict, then {rank_by})"
+    title = f"lightreg sweep: {safe(plan.base.name)} (ranked by verdict, then {rank_by})"
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("#", "configuration", "verdict", "best", "val loss", "val acc", "gap"):
         name = column == "configuration"
@@ -209,8 +226,8 @@ def _report(plan: SweepPlan, state: SweepState, folder: Path, rank_by: RankBy) -
         style = VERDICT_STYLE.get(entry.verdict, "")
         table.add_row(
             str(position),
-            entry.slug,
-            f"[{style}]{entry.verdict}[/]" if style else entry.verdict,
+            safe(entry.slug),
+            f"[{style}]{entry.verdict}[/]" if style else safe(entry.verdict),
             "-" if entry.best_epoch is None else str(entry.best_epoch),
             _fmt(entry.val_loss),
             _fmt(entry.val_acc),
@@ -227,7 +244,9 @@ def _report(plan: SweepPlan, state: SweepState, folder: Path, rank_by: RankBy) -
         user_error(["no run finished; no best recipe to write"], code=1)
     path = write_best_recipe(plan, state, winner, folder)
     out.print(
-        f"winner: {winner.slug} (run {winner.run_dir}) -> {path}", highlight=False, soft_wrap=True
+        f"winner: {safe(winner.slug)} (run {safe(winner.run_dir)}) -> {safe(path)}",
+        highlight=False,
+        soft_wrap=True,
     )
     failed = sum(entry.tier == FAILED_TIER for entry in entries)
     if failed:
@@ -238,7 +257,7 @@ def _report_failures(entries: list[Entry]) -> None:
     for entry in entries:
         if entry.verdict in ("failed", "not_run"):
             err.print(
-                f"[red]{entry.slug}:[/] {escape(entry.note or entry.verdict)}",
+                f"[red]{safe(entry.slug)}:[/] {safe(entry.note or entry.verdict)}",
                 highlight=False,
                 soft_wrap=True,
             )

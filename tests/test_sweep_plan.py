@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from lightreg.sweep import (
 from lightreg.sweep.plan import parse_grid, split_values
 
 runner = CliRunner()
+FIXTURES = Path(__file__).parent / "fixtures" / "verdicts"
 
 
 def base_recipe(tmp_path: Path) -> Path:
@@ -244,10 +246,40 @@ def test_an_existing_sweep_or_best_recipe_is_not_overwritten(tmp_path):
     assert result.exit_code == 2 and "a sweep is already here" in result.output
 
 
-def test_the_sweep_command_imports_neither_torch_nor_lightning():
+def test_the_sweep_command_plans_and_refuses_without_loading_torch(tmp_path):
+    """Every configuration is resolved and checked, and a mistake answered, before torch loads."""
+    argv = ["sweep", str(base_recipe(tmp_path)), "--grid", "regularization.dropout=0.2,1.5"]
     code = (
-        "import sys; import lightreg.cli.app, lightreg.sweep; "
+        "import sys; from typer.testing import CliRunner; from lightreg.cli.app import app; "
+        f"result = CliRunner().invoke(app, {argv!r}); "
+        "print(result.exit_code); print(result.output.strip()); "
         "print([m for m in ('torch', 'lightning', 'ray') if m in sys.modules])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    exit_code, message, loaded = done.stdout.strip().splitlines()
+    assert exit_code == "2", done.stdout
+    assert message.startswith("error: regularization.dropout: input should be less than 1")
+    assert message.endswith("(in 1 of 2 configurations: dropout_1.5)")
+    assert loaded == "[]"
+
+
+def test_user_text_is_shown_literally(tmp_path):
+    """Markup and escape sequences in folders, run folders and errors reach the terminal as text."""
+    recipe = base_recipe(tmp_path)
+    runs = tmp_path / "runs[/bold][link=file:x]"
+    argv = ["sweep", str(recipe), "--presets", "none,moderate", "--set", f"logging.dir={runs}"]
+    plan = plan_sweep(recipe, [f"logging.dir={runs}"], ["none", "moderate"])
+    state = SweepState.fresh(plan.default_dir / "sweep.json", plan)
+    good = tmp_path / "x[/red]\x1b[2J" / "version_0"
+    shutil.copytree(FIXTURES / "good_fit" / "version_0", good)
+    state.run("none").status = state.run("moderate").status = "done"
+    state.run("none").run_dir = str(good)
+    state.run("moderate").error = "boom\x1b[31m[/bold]"  # done, yet no run folder: shown as not run
+    state.save()
+    result = runner.invoke(app, [*argv, "--resume"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "\x1b" not in result.output
+    assert "x[/red]\\x1b[2J" in result.output  # the winner's run folder
+    assert "moderate: boom\\x1b[31m[/bold]" in result.output  # why moderate has no result
+    assert "runs[/bold][link=file:x]" in result.output  # the sweep folder

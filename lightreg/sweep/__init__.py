@@ -21,7 +21,7 @@ from lightreg.sweep.backends import (
 from lightreg.sweep.driver import BEST_RECIPE, diagnose_sweep, run_sweep, write_best_recipe
 from lightreg.sweep.plan import Configuration, SweepPlan, plan_sweep
 from lightreg.sweep.rank import Entry, rank
-from lightreg.sweep.state import STATE_FILE, RunState, SweepState
+from lightreg.sweep.state import STATE_FILE, RunState, SweepState, hold_folder
 
 __all__ = [
     "BEST_RECIPE",
@@ -38,6 +38,7 @@ __all__ = [
     "SweepPlan",
     "SweepState",
     "diagnose_sweep",
+    "hold_folder",
     "plan_sweep",
     "rank",
     "run_sweep",

@@ -15,8 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -153,16 +158,51 @@ def threads_per_run(parallel: int) -> int:
     return max(1, (os.cpu_count() or 1) // parallel)
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _watch_parent(parent: int, every: float = 0.5) -> None:
+    """Poll until this process's parent is no longer ``parent`` (it died), then exit at once."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def die_with_parent(parent: int) -> None:
+    """End this worker process when ``parent`` (the sweep that started it) ends, even by SIGKILL.
+
+    On Linux the kernel sends SIGKILL at once (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon
+    thread checks every half second whether the worker was orphaned. Without it, a killed sweep's
+    workers would train on and then wait forever for work.
+
+    Example:
+        >>> die_with_parent(os.getppid())  # in a worker: the pool's initializer  # doctest: +SKIP
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
 @dataclass(frozen=True)
 class LocalBackend:
     """Runs on this machine: in this process (``parallel=1``) or in ``parallel`` processes.
 
+    Attributes:
+        parallel: runs at a time.
+        run_one: what each run does, given its job and torch thread count: :func:`run_job`
+            (fit the job's recipe). With ``parallel > 1`` it runs in spawned worker processes,
+            so it must be a module-level function.
+
     Example:
-        >>> LocalBackend(parallel=2).parallel
-        2
+        >>> def dry_run(job, threads):  # a stand-in that fails every job instead of training it
+        ...     return JobResult(job.slug, None, "dry run")
+        >>> [r.error for r in LocalBackend(run_one=dry_run).run([Job("none", Recipe(name="x"))], print)]
+        JobResult(slug='none', run_dir=None, error='dry run')
+        ['dry run']
     """
 
     parallel: int = 1
+    run_one: Callable[[Job, int | None], JobResult] = run_job
 
     def __post_init__(self) -> None:
         if self.parallel < 1:
@@ -176,13 +216,18 @@ class LocalBackend:
             []
         """
         if self.parallel == 1 or len(jobs) <= 1:
-            return [self._report(run_job(job), on_done) for job in jobs]
+            return [self._report(self.run_one(job, None), on_done) for job in jobs]
         workers = min(self.parallel, len(jobs))
         threads = threads_per_run(workers)
         results: list[JobResult] = []
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
         try:
-            futures = {pool.submit(run_job, job, threads): job for job in jobs}
+            futures = {pool.submit(self.run_one, job, threads): job for job in jobs}
             for future in as_completed(futures):
                 try:
                     result = future.result()

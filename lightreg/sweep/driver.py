@@ -19,6 +19,7 @@ from lightreg.sweep.backends import Backend, Job, JobResult, OnDone, SweepInterr
 from lightreg.sweep.plan import SweepPlan
 from lightreg.sweep.rank import Entry
 from lightreg.sweep.state import RunState, SweepState
+from lightreg.text import printable
 
 BEST_RECIPE = "best_recipe.yaml"
 
@@ -122,7 +123,8 @@ def best_recipe_text(plan: SweepPlan, winner: Entry, path: Path) -> str:
         f"# Verdict: {winner.verdict}; best epoch: {winner.best_epoch}; run: {winner.run_dir}",
         f"# Train it: lightreg fit {path}",
     ]
-    return "\n".join(header) + "\n" + recipe_to_yaml(plan.recipe_to_share(configuration))
+    comments = "\n".join(printable(line) for line in header)  # a newline would end the comment
+    return comments + "\n" + recipe_to_yaml(plan.recipe_to_share(configuration))
 
 
 def write_best_recipe(plan: SweepPlan, state: SweepState, winner: Entry, folder: Path) -> Path:

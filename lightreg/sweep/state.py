@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from lightreg.run_files import LAST_CHECKPOINT
 from lightreg.sweep.plan import SweepPlan
+from lightreg.text import short_repr
 
 STATE_FILE = "sweep.json"
+MAX_STATE_BYTES = 64 * 2**20
+"""The largest ``sweep.json`` read back (a 100,000-configuration sweep writes about 40 MB)."""
 Status = Literal["pending", "running", "done", "failed"]
 
 
@@ -80,6 +85,121 @@ class RunState:
         return None
 
 
+def _is_text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_text_or_null(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_versions(value: object) -> bool:
+    return isinstance(value, list) and all(type(n) is int and n >= 0 for n in value)
+
+
+_Check = tuple[Callable[[object], bool], str]
+_RUN_FIELDS: dict[str, _Check] = {
+    "slug": (_is_text, "a string"),
+    "run_root": (_is_text, "a string"),
+    "fingerprint": (_is_text, "a string"),
+    "status": (lambda value: value in get_args(Status), f"one of {', '.join(get_args(Status))}"),
+    "run_dir": (_is_text_or_null, "a string or null"),
+    "versions_before": (_is_versions, "a list of version numbers (integers from 0)"),
+    "error": (_is_text_or_null, "a string or null"),
+}
+_STATE_FIELDS: dict[str, _Check] = {
+    "runs": (lambda value: isinstance(value, list), "a list"),
+    "best_recipe": (_is_text_or_null, "a string or null"),
+}
+_RUN_REQUIRED = {
+    f.name for f in fields(RunState) if f.default is MISSING and f.default_factory is MISSING
+}
+
+
+def _object_problem(
+    where: str, data: object, checks: dict[str, _Check], required: set[str]
+) -> str | None:
+    """The first way ``data`` is not an object of ``checks``' fields, or ``None``."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(data, dict):
+        return f"{prefix}expected an object, got {short_repr(data)}"
+    unknown = [key for key in data if key not in checks]
+    if unknown:
+        return f"{prefix}unknown field {short_repr(unknown[0])}"
+    missing = sorted(required - data.keys())
+    if missing:
+        return f"{prefix}missing field {missing[0]!r}"
+    for key, value in data.items():
+        ok, expected = checks[key]
+        if not ok(value):
+            dot = f"{where}." if where else ""
+            return f"{dot}{key}: expected {expected}, got {short_repr(value)}"
+    return None
+
+
+def _state_problem(data: Any) -> str | None:
+    """The first field of a parsed ``sweep.json`` that a sweep did not write, or ``None``.
+
+    Example:
+        >>> _state_problem({"runs": [{"slug": "none", "run_root": "r", "fingerprint": 1}]})
+        'runs[0].fingerprint: expected a string, got 1'
+    """
+    problem = _object_problem("", data, _STATE_FIELDS, {"runs"})
+    if problem is not None:
+        return problem
+    seen: set[str] = set()
+    for number, run in enumerate(data["runs"]):
+        where = f"runs[{number}]"
+        problem = _object_problem(where, run, _RUN_FIELDS, _RUN_REQUIRED)
+        if problem is not None:
+            return problem
+        if run["slug"] in seen:
+            return f"{where}.slug: {short_repr(run['slug'])} is given twice"
+        seen.add(run["slug"])
+    return None
+
+
+@contextmanager
+def hold_folder(folder: Path) -> Iterator[None]:
+    """Make ``folder`` (parents too) and hold it for one sweep: a second sweep there is refused.
+
+    The hold is an advisory ``flock`` on the folder, which the kernel releases when the process
+    ends, even by ``kill -9``; so the check of ``sweep.json`` and the runs that follow belong to
+    one sweep. (Where ``fcntl`` is missing, on Windows, nothing is held.)
+
+    Raises:
+        ValueError: when another sweep holds ``folder``.
+        OSError: when ``folder`` cannot be made or opened.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp()) / "mlp-sweep"
+        >>> with hold_folder(folder):
+        ...     with hold_folder(folder):
+        ...         pass
+        Traceback (most recent call last):
+        ...
+        ValueError: ...: another sweep is running in this folder; wait for it, or use another folder
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(
+                f"{folder}: another sweep is running in this folder; wait for it, or use another folder"
+            ) from None
+        yield
+    finally:
+        os.close(handle)
+
+
 @dataclass
 class SweepState:
     """Every configuration's :class:`RunState`, saved as JSON at ``path``.
@@ -124,10 +244,22 @@ class SweepState:
             'none'
         """
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            runs = [RunState(**run) for run in data["runs"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            with path.open("rb") as file:
+                text = file.read(MAX_STATE_BYTES + 1)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read it ({exc.strerror})") from None
+        if len(text) > MAX_STATE_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_STATE_BYTES:,} bytes; not a sweep state")
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError(f"{path}: nested too deeply; not a sweep state") from None
+        except ValueError as exc:
             raise ValueError(f"{path}: not a readable sweep state ({exc})") from None
+        problem = _state_problem(data)
+        if problem is not None:
+            raise ValueError(f"{path}: {problem}")
+        runs = [RunState(**run) for run in data["runs"]]
         return cls(path, runs, data.get("best_recipe"))
 
     def save(self) -> None:
@@ -169,6 +301,13 @@ class SweepState:
             f"configuration {slug!r} resolves to a different recipe than when it was saved"
             for slug in planned.keys() & saved.keys()
             if planned[slug] != saved[slug]
+        ]
+        roots = {run.slug: run.run_root for run in self.runs}
+        lines += [
+            f"configuration {run.slug!r} keeps its runs in {run.run_root!r}, not in "
+            f"{short_repr(roots[run.slug], limit=200)} as saved"
+            for run in SweepState.fresh(self.path, plan).runs
+            if run.slug in roots and roots[run.slug] != run.run_root
         ]
         return sorted(lines)
 
