@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lightreg.cli.console import out
 from lightreg.cli.lint_report import report_lint
 from lightreg.cli.recipe_input import load_or_exit
+from lightreg.text import printable
 
 
 def validate(
@@ -30,5 +32,7 @@ def validate(
     resolved = load_or_exit(recipe, set_ or [])
     report_lint(resolved, strict)
     out.print(
-        f"[green]ok[/] {recipe}: recipe '{resolved.name}' is valid", highlight=False, soft_wrap=True
+        f"[green]ok[/] {escape(printable(recipe))}: recipe '{resolved.name}' is valid",
+        highlight=False,
+        soft_wrap=True,
     )

@@ -6,6 +6,9 @@ adaptive step (weights with large gradients are barely regularized); AdamW shrin
 ``lr * weight_decay`` directly. Decay is meant for weight matrices and kernels: shrinking biases,
 normalization gains/shifts or a learned dropout rate towards 0 only hurts.
 
+``OPTIMIZER_NAMES`` is the one list of optimizers that models and recipes accept; the module
+imports torch only for type checking, so that the recipe schema can read it without torch.
+
 Example:
     >>> import torch
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8))
@@ -16,11 +19,15 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-__all__ = ["param_groups"]
+__all__ = ["OPTIMIZER_NAMES", "param_groups"]
+
+OPTIMIZER_NAMES = ("adamw", "adam", "sgd", "rmsprop")
+"""The optimizers ``ClassifierModule`` builds and recipes name (``optim.name``)."""
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from lightreg.recipe.schema import SHARDED_STRATEGIES, Recipe
+from lightreg.recipe.schema import Recipe, monitor_on_test_split
 
 
 def preflight_problems(recipe: Recipe) -> list[str]:
@@ -27,13 +27,9 @@ def preflight_problems(recipe: Recipe) -> list[str]:
     """
     import torch
 
-    trainer, problems = recipe.trainer, []
-    monitor = recipe.early_stopping.monitor
-    if monitor.startswith("test_"):
-        problems.append(
-            f"early_stopping.monitor = '{monitor}': the test split is scored once, after fit, "
-            "so it cannot pick the best epoch; monitor val_loss"
-        )
+    trainer = recipe.trainer
+    test_split = monitor_on_test_split(recipe.early_stopping.monitor)
+    problems = [test_split] if test_split else []
     has_cuda = torch.cuda.is_available()
     if trainer.accelerator in ("gpu", "cuda") and not has_cuda:
         problems.append(
@@ -45,7 +41,7 @@ def preflight_problems(recipe: Recipe) -> list[str]:
         problems.append(
             "trainer.precision = '16-mixed' needs a GPU; on CPU use --set trainer.precision=bf16-mixed"
         )
-    if trainer.strategy in SHARDED_STRATEGIES and on_cpu:
+    if trainer.shards_weights and on_cpu:
         problems.append(
             f"trainer.strategy = '{trainer.strategy}' needs GPUs; on CPU use --set trainer.strategy=ddp"
         )

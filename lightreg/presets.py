@@ -58,7 +58,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 def expand_preset(raw: dict[str, Any]) -> dict[str, Any]:
     """Return a copy of ``raw`` with its ``regularization.preset`` values filled in.
 
-    An unknown preset name is left for the schema to report (with its allowed values).
+    An unknown preset name (or a value that is not a name) is left for the schema to report.
 
     Example:
         >>> raw = {"data": {"dataset": "wine"}, "regularization": {"preset": "aggressive"}}
@@ -69,7 +69,8 @@ def expand_preset(raw: dict[str, Any]) -> dict[str, Any]:
     regularization = expanded.get("regularization")
     if not isinstance(regularization, dict):
         return expanded
-    preset = PRESETS.get(regularization.get("preset", "none"))
+    name = regularization.get("preset", "none")
+    preset = PRESETS.get(name) if isinstance(name, str) else None
     if not preset:
         return expanded
     data = expanded.get("data")

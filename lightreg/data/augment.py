@@ -24,7 +24,9 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
 from typing import Any
 
 AugmentSpec = str | list[dict[str, dict[str, Any] | None]] | None
@@ -98,16 +100,25 @@ def _transform_names() -> list[str]:
     )
 
 
-def augmentation_problems(spec: AugmentSpec, key: str = "regularization.augment") -> list[str]:
+def augmentation_problems(
+    spec: AugmentSpec,
+    key: str = "regularization.augment",
+    image_shape: tuple[int, int, int] | None = None,
+) -> list[str]:
     """Every problem with an augmentation spec, one line each, tied to its key path.
 
-    An unknown transform gets a did-you-mean; bad arguments get albumentations' own message.
+    An unknown transform gets a did-you-mean; bad arguments get albumentations' own message;
+    non-finite numbers are refused. With ``image_shape`` (height, width, channels), each transform
+    is also applied once to a blank float image of that shape: it must not fail (some wrong
+    arguments only fail then) nor change the shape (the model takes one size).
 
     Example:
         >>> augmentation_problems([{"HorizontalFlp": {"p": 0.5}}])
         ["regularization.augment[0]: unknown transform 'HorizontalFlp'; did you mean 'HorizontalFlip'?"]
+        >>> augmentation_problems([{"RandomCrop": {"height": 4, "width": 4}}], image_shape=(8, 8, 1))
+        ['regularization.augment[0].RandomCrop: turns an 8x8x1 image into 4x4x1; the model takes one size']
     """
-    from lightreg.text import did_you_mean
+    from lightreg.text import did_you_mean, short_repr
 
     problems: list[str] = []
     steps = _steps(spec)
@@ -124,13 +135,60 @@ def augmentation_problems(spec: AugmentSpec, key: str = "regularization.augment"
         ((name, arguments),) = step.items()
         if name not in names:
             hint = did_you_mean(name, names) or "; see albumentations' transform list"
-            problems.append(f"{where}: unknown transform {name!r}{hint}")
+            problems.append(f"{where}: unknown transform {short_repr(name)}{hint}")
             continue
-        try:
-            getattr(A, name)(**(arguments or {}))
-        except Exception as exc:  # albumentations raises ValueError/TypeError/pydantic errors
-            problems.append(f"{where}.{name}: {_first_lines(exc)}")
+        where = f"{where}.{name}"
+        infinite = [arg for arg, value in (arguments or {}).items() if not _finite(value)]
+        if infinite:
+            problems.append(f"{where}.{infinite[0]}: must be a finite number")
+            continue
+        problem = _try_transform(A, name, arguments or {}, image_shape)
+        if problem:
+            problems.append(f"{where}: {problem}")
     return problems
+
+
+def _finite(value: Any) -> bool:
+    """Whether every float in ``value`` (a number, or a list or mapping of them) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_finite(item) for item in value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    return True
+
+
+def _try_transform(
+    A: Any, name: str, arguments: dict[str, Any], image_shape: tuple[int, int, int] | None
+) -> str | None:
+    """Build the transform (and apply it once to a blank image of ``image_shape``): what failed."""
+    import numpy as np
+
+    with warnings.catch_warnings():  # albumentations warns about arguments it adjusts
+        warnings.simplefilter("ignore")
+        try:
+            getattr(A, name)(**arguments)
+        except Exception as exc:  # albumentations raises ValueError/TypeError/pydantic errors
+            return _first_lines(exc)
+        if image_shape is None:
+            return None
+        image = np.zeros(image_shape, np.float32)
+        try:
+            always = getattr(A, name)(**{**arguments, "p": 1.0})
+            result = A.Compose([always])(image=image)["image"]
+        except Exception as exc:  # e.g. cv2.error for a kernel size that is not an int
+            return f"fails on an {_shape(image_shape)} image: {_first_lines(exc)}"
+    if result.shape != image.shape:
+        return (
+            f"turns an {_shape(image_shape)} image into {_shape(result.shape)}; "
+            "the model takes one size"
+        )
+    return None
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
 
 
 def _first_lines(exc: Exception) -> str:
@@ -141,7 +199,8 @@ def _first_lines(exc: Exception) -> str:
         if not line.startswith("For further information")
         and not re.match(r"^\d+ validation errors? for", line)
     ]
-    return " ".join(lines[:3]) or exc.__class__.__name__
+    text = " ".join(lines[:3]) or exc.__class__.__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def build_augmentation(spec: AugmentSpec) -> Any | None:

@@ -28,9 +28,9 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from lightreg.losses import label_smoothing_cross_entropy
-from lightreg.optim import param_groups
+from lightreg.optim import OPTIMIZER_NAMES, param_groups
 
-OptimizerName = Literal["adamw", "adam", "sgd", "rmsprop"]
+OptimizerName = Literal[OPTIMIZER_NAMES]
 SchedulerName = Literal["none", "cosine", "plateau"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -82,8 +82,8 @@ class ClassifierModule(pl.LightningModule):
         max_epochs: int = 30,
     ) -> None:
         super().__init__()
-        if optimizer not in ("adamw", "adam", "sgd", "rmsprop"):
-            raise ValueError(f"`optimizer` can be adamw, adam, sgd, rmsprop; got {optimizer!r}")
+        if optimizer not in OPTIMIZER_NAMES:
+            raise ValueError(f"`optimizer` can be {', '.join(OPTIMIZER_NAMES)}; got {optimizer!r}")
         if scheduler not in ("none", "cosine", "plateau"):
             raise ValueError(f"`scheduler` can be none, cosine, plateau; got {scheduler!r}")
         self.num_classes = num_classes

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from lightreg.text import did_you_mean, short_repr
+from lightreg.text import did_you_mean, printable, short_repr
 
 _UNION_MEMBER = re.compile(
     r"^(literal|list|dict|nullable|tuple|set|function-[a-z]+|constrained-[a-z]+|"
@@ -68,11 +68,17 @@ def _walk(root: type[BaseModel], loc: Sequence[Any]) -> tuple[list[str], list[st
         if isinstance(part, int):
             path[-1:] = [f"{path[-1]}[{part}]"] if path else [f"[{part}]"]
         else:
-            path.append(str(part))
+            path.append(_key_text(part))
         fields = [c.model_fields[part] for c in classes if part in c.model_fields]
         classes = [cls for f in fields for cls in _model_classes(f.annotation)]
     allowed = sorted({name for cls in classes for name in cls.model_fields})
     return path, allowed
+
+
+def _key_text(key: object) -> str:
+    """A user's key as shown in a message: control characters visible, at most 60 characters."""
+    text = printable(str(key)[:100])
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list[str]:
@@ -95,10 +101,9 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list
         loc = error["loc"]
         kind = error["type"]
         if kind == "extra_forbidden":
-            path, _ = _walk(root, loc[:-1])
+            path, allowed = _walk(root, loc[:-1])
             key = str(loc[-1])
-            _, allowed = _walk(root, loc[:-1])
-            where = ".".join([*path, key])
+            where = ".".join([*path, _key_text(key)])
             hint = did_you_mean(key, allowed)
             if not hint and allowed:
                 hint = f"; allowed keys: {', '.join(allowed)}"
@@ -111,7 +116,7 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list
             expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected_tags", "")))
             tag = error.get("ctx", {}).get("tag")
             lines.append(
-                f"{where}.type: unknown type {tag!r}; expected one of "
+                f"{where}.type: unknown type {short_repr(tag)}; expected one of "
                 f"{', '.join(expected)}{did_you_mean(tag, expected)}"
             )
             continue
@@ -120,8 +125,10 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list
             lines.append(f"{where}: {message}")
             continue
         message = message[0].lower() + message[1:]
+        if kind == "finite_number":
+            message = "must be a finite number"
         hint = ""
-        if kind == "literal_error":
+        if kind == "literal_error" and isinstance(error["input"], (str, int, float)):
             expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
             hint = did_you_mean(error["input"], expected)
         if kind == "missing":

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from lightreg.recipe.schema import Recipe
+from lightreg.recipe.schema import Recipe, monitor_on_test_split
 
 HEAVY_DROPOUT = 0.5
 """Dropout at or above this is "heavy": the chapter's aggressive preset and dense-layer ceiling."""
@@ -156,14 +156,9 @@ def _mixing_with_label_smoothing(recipe: Recipe) -> Iterator[LintFinding]:
 
 
 def _early_stopping_on_test(recipe: Recipe) -> Iterator[LintFinding]:
-    monitor = recipe.early_stopping.monitor
-    if monitor.startswith("test"):
-        yield LintFinding(
-            "early-stopping-on-test",
-            f"early_stopping.monitor = '{monitor}' picks the stopping epoch and best checkpoint "
-            f"on the test split: data leakage, the test score is no longer unbiased; monitor "
-            f"val_loss",
-        )
+    problem = monitor_on_test_split(recipe.early_stopping.monitor)
+    if problem:
+        yield LintFinding("early-stopping-on-test", problem)
 
 
 RULES: tuple[Callable[[Recipe], Iterator[LintFinding]], ...] = (

@@ -1,5 +1,8 @@
 """Load a recipe: read YAML safely, apply ``--set`` overrides, expand the preset, validate.
 
+YAML goes through :func:`lightreg.safe_yaml.load_yaml`: no code runs, and a file over 1 MiB, a
+duplicate key, an alias bomb or nesting beyond 100 levels is refused with one line.
+
 Example:
     >>> recipe = load_recipe("mlp", ["trainer.max_epochs=3"])
     >>> recipe.trainer.max_epochs
@@ -20,7 +23,8 @@ from lightreg.presets import expand_preset
 from lightreg.recipe.errors import RecipeError, format_validation_error
 from lightreg.recipe.overrides import apply_overrides
 from lightreg.recipe.schema import Recipe
-from lightreg.text import did_you_mean
+from lightreg.safe_yaml import RefusedYAMLError, load_yaml, read_text
+from lightreg.text import did_you_mean, printable
 
 
 def shipped_recipes() -> dict[str, str]:
@@ -42,7 +46,8 @@ def read_recipe_text(source: str | Path) -> tuple[str, str]:
     """The YAML text of a recipe file, or of a shipped recipe by name; and where it came from.
 
     Raises:
-        RecipeError: when it is neither an existing file nor a shipped recipe's name.
+        RecipeError: when it is neither an existing file nor a shipped recipe's name, or when the
+            file cannot be read or is over the size limit (refused from its size alone).
 
     Example:
         >>> text, origin = read_recipe_text("mlp")
@@ -51,22 +56,31 @@ def read_recipe_text(source: str | Path) -> tuple[str, str]:
     """
     path = Path(source)
     if path.is_file():
+        origin = printable(str(path))
         try:
-            return path.read_text(encoding="utf-8"), str(path)
+            return read_text(path, origin), origin
+        except RefusedYAMLError as exc:
+            raise RecipeError([str(exc)]) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise RecipeError([f"{path}: cannot read ({exc.__class__.__name__}: {exc})"]) from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise RecipeError(
+                [f"{origin}: cannot read ({exc.__class__.__name__}: {reason})"]
+            ) from None
     shipped = shipped_recipes()
     name = path.name.removesuffix(".yaml")
     if str(source) in shipped or (not path.parent.parts and name in shipped):
         return shipped[name], f"shipped recipe '{name}'"
     hint = did_you_mean(name, list(shipped))
     raise RecipeError(
-        [f"{source}: no such recipe file{hint or ''} (shipped recipes: {', '.join(shipped)})"]
+        [
+            f"{printable(str(source))}: no such recipe file{hint} "
+            f"(shipped recipes: {', '.join(shipped)})"
+        ]
     )
 
 
 def parse_recipe_yaml(text: str, origin: str) -> dict[str, Any]:
-    """Parse recipe YAML with ``yaml.safe_load``; the result must be a mapping.
+    """Parse recipe YAML within the limits of ``load_yaml``; the result must be a mapping.
 
     Example:
         >>> parse_recipe_yaml("{name: x, trainer: {max_epochs: 2}}", "inline")
@@ -78,11 +92,13 @@ def parse_recipe_yaml(text: str, origin: str) -> dict[str, Any]:
         inline: expected a mapping of sections, got list
     """
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text, origin)
+    except RefusedYAMLError as exc:
+        raise RecipeError([str(exc)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = printable(getattr(exc, "problem", None) or str(exc).splitlines()[0])[:200]
         raise RecipeError([f"{origin}:{where}: not valid YAML ({problem})"]) from None
     if raw is None:
         raw = {}
@@ -111,7 +127,9 @@ def resolve_recipe(raw: dict[str, Any], overrides: Sequence[str] = ()) -> Recipe
         if isinstance(recipe.regularization.augment, list):
             from lightreg.data.augment import augmentation_problems
 
-            problems += augmentation_problems(recipe.regularization.augment)
+            problems += augmentation_problems(
+                recipe.regularization.augment, image_shape=recipe.data.image_shape
+            )
     if problems:
         raise RecipeError(problems)
     return recipe

@@ -1,7 +1,7 @@
 """``--set key.path=value`` overrides, applied to the raw recipe dict before validation.
 
-Values are parsed as YAML scalars (``0.4`` is a float, ``[64, 32]`` a list, ``null`` None) and
-typed by the schema afterwards.
+Values are parsed as YAML (``0.4`` is a float, ``[64, 32]`` a list, ``null`` None), within the
+limits of :func:`lightreg.safe_yaml.load_yaml`, and typed by the schema afterwards.
 
 Example:
     >>> apply_overrides({"trainer": {"max_epochs": 5}}, ["trainer.max_epochs=20", "optim.lr=3e-3"])
@@ -17,12 +17,20 @@ from typing import Any
 
 import yaml
 
+from lightreg.safe_yaml import RefusedYAMLError, load_yaml
+from lightreg.text import short_repr
+
 _KEY_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)$")
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, source: str = "--set") -> Any:
     """Parse one override value as YAML, reading ``1e-4`` as a float (YAML 1.1 would not).
+
+    Text that is not valid YAML is taken as a string.
+
+    Raises:
+        RefusedYAMLError: an alias bomb, deep nesting or a duplicate key; ``source`` names it.
 
     Example:
         >>> parse_value("1e-4"), parse_value("true"), parse_value("light")
@@ -31,7 +39,7 @@ def parse_value(text: str) -> Any:
     if _FLOAT.match(text.strip()):
         return float(text)
     try:
-        return yaml.safe_load(text) if text.strip() else ""
+        return load_yaml(text, source) if text.strip() else ""
     except yaml.YAMLError:
         return text
 
@@ -52,8 +60,13 @@ def apply_overrides(
         key = key.strip()
         if not sep or not _KEY_PATH.match(key):
             problems.append(
-                f"--set {override!r}: expected key.path=value, e.g. trainer.max_epochs=20"
+                f"--set {short_repr(override)}: expected key.path=value, e.g. trainer.max_epochs=20"
             )
+            continue
+        try:
+            value = parse_value(text, f"--set {key}")
+        except RefusedYAMLError as exc:
+            problems.append(str(exc))
             continue
         *parents, leaf = key.split(".")
         node = result
@@ -61,9 +74,11 @@ def apply_overrides(
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 where = ".".join(parents[: depth + 1])
-                problems.append(f"--set {key}: {where} is {child!r}, not a section with keys")
+                problems.append(
+                    f"--set {key}: {where} is {short_repr(child)}, not a section with keys"
+                )
                 break
             node = child
         else:
-            node[leaf] = parse_value(text)
+            node[leaf] = value
     return result, problems

@@ -3,6 +3,10 @@
 A recipe is validated once, after overrides and presets are applied; everything downstream
 reads the resulting :class:`Recipe`, never the YAML.
 
+Every number is bounded so that what validates also runs: floats must be finite, counts and
+widths have sane ceilings (an absurd ``batch_size`` is refused here, not deep inside ``fit``),
+and paths must be usable as file names.
+
 Example:
     >>> recipe = Recipe.model_validate({"name": "demo", "model": {"type": "mlp"}})
     >>> recipe.model.hidden
@@ -11,27 +15,97 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from lightreg.optim import OPTIMIZER_NAMES
 from lightreg.presets import IMAGE_DATASETS
+from lightreg.text import did_you_mean, short_repr
+
+MAX_WIDTH = 65_536
+"""Ceiling for batch sizes, layer widths and channel counts."""
+MAX_EPOCHS = 100_000
+"""Ceiling for epoch counts (``max_epochs``, ``patience``, ``start_from_epoch``)."""
+MAX_DEVICES = 1024
+"""Ceiling for device counts and ids, and for ``num_nodes``."""
+MAX_LAYERS = 64
+"""Ceiling for the number of hidden layers or conv blocks."""
+SEED_RANGE = (0, 2**32 - 1)
+"""Seeds numpy, torch and Lightning all accept."""
+DIGITS_SHAPE = (8, 8, 1)
+"""Height, width and channels of a ``digits`` image."""
 
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
+Epochs = Annotated[int, Field(ge=0, le=MAX_EPOCHS)]
 PresetName = Literal["none", "conservative", "moderate", "aggressive"]
 AugmentPreset = Literal["light", "moderate", "heavy"]
 
 
 SHARDED_STRATEGIES = ("fsdp", "deepspeed")
+STRATEGIES = ("auto", "ddp", "ddp_spawn", *SHARDED_STRATEGIES)
 MONITORABLE = ("val_loss", "val_acc", "val_ece", "train_loss", "train_acc")
 
 
-class Section(BaseModel):
-    """Base of every recipe section: unknown keys are errors, values are re-checked on assignment."""
+def _usable_path(path: Path) -> Path:
+    """``path`` if the operating system can take it as a file name, else ValueError."""
+    text = str(path)
+    if "\0" in text:
+        raise ValueError(f"must not contain a NUL byte (got {short_repr(text)})")
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError:
+        raise ValueError(f"cannot be encoded as a file name (got {short_repr(text)})") from None
+    if len(encoded) > 4096 or any(len(part) > 255 for part in encoded.split(b"/")):
+        raise ValueError(
+            f"too long for a file name: over 4096 bytes, or a part over 255 "
+            f"(got {short_repr(text)})"
+        )
+    return path
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+UsablePath = Annotated[Path, AfterValidator(_usable_path)]
+
+
+def monitor_on_test_split(monitor: str) -> str | None:
+    """Why early stopping cannot monitor ``monitor``, when it is a test-split metric; else None.
+
+    The one rule for ``early_stopping.monitor = 'test_*'``: the schema lets it through, the
+    linter warns with this line, and ``fit`` refuses with it.
+
+    Example:
+        >>> monitor_on_test_split("val_loss") is None
+        True
+        >>> monitor_on_test_split("test_acc").split(":")[0]
+        "early_stopping.monitor = 'test_acc'"
+    """
+    if not monitor.startswith("test_"):
+        return None
+    return (
+        f"early_stopping.monitor = {short_repr(monitor)}: the test split is scored once, after "
+        "fit, so it cannot pick the stopping epoch or the best checkpoint; choosing on it leaks "
+        "test data into the model and the test score is no longer unbiased; monitor val_loss"
+    )
+
+
+class Section(BaseModel):
+    """Base of every recipe section: unknown keys are errors, values are re-checked on assignment.
+
+    Floats must be finite everywhere (``.inf`` and ``.nan`` are refused).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -43,7 +117,9 @@ class DataConfig(Section):
     """
 
     dataset: Literal["digits", "breast_cancer", "wine", "image_folder", "csv"] = "digits"
-    path: Path | None = Field(None, description="Image folder root or CSV file (user data only).")
+    path: UsablePath | None = Field(
+        None, description="Image folder root or CSV file (user data only)."
+    )
     label_column: str = Field("label", description="CSV column holding the class label.")
     image_size: Annotated[int, Field(ge=4, le=1024)] = Field(
         32, description="Side length images from a folder are resized to."
@@ -54,8 +130,8 @@ class DataConfig(Section):
     train_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         1.0, description="Keep this stratified share of the training split."
     )
-    batch_size: Annotated[int, Field(ge=1)] = 64
-    num_workers: Annotated[int, Field(ge=0)] = 0
+    batch_size: Width = 64
+    num_workers: Annotated[int, Field(ge=0, le=256)] = 0
 
     @model_validator(mode="after")
     def _check_source(self) -> DataConfig:
@@ -70,13 +146,25 @@ class DataConfig(Section):
             want_dir = self.dataset == "image_folder"
             if not (self.path.is_dir() if want_dir else self.path.is_file()):
                 kind = "folder" if want_dir else "file"
-                raise ValueError(f"path '{self.path}': no such {kind}")
+                raise ValueError(f"path {short_repr(str(self.path))}: no such {kind}")
         return self
 
     @property
     def is_image(self) -> bool:
         """Whether samples are images (augmentable, usable by CNNs)."""
         return self.dataset in IMAGE_DATASETS
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """Height, width and channels of one image as augmentation sees it.
+
+        Example:
+            >>> DataConfig(dataset="image_folder", path=".", image_size=16, channels=1).image_shape
+            (16, 16, 1)
+        """
+        if self.dataset == "digits":
+            return DIGITS_SHAPE
+        return (self.image_size, self.image_size, self.channels)
 
 
 class _ModelBase(Section):
@@ -94,7 +182,7 @@ class MLPConfig(_ModelBase):
     """
 
     type: Literal["mlp"] = "mlp"
-    hidden: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [256, 128])
+    hidden: list[Width] = Field(default_factory=lambda: [256, 128], max_length=MAX_LAYERS)
 
 
 class CNNConfig(_ModelBase):
@@ -106,9 +194,11 @@ class CNNConfig(_ModelBase):
     """
 
     type: Literal["cnn"] = "cnn"
-    channels: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [32, 64])
+    channels: list[Width] = Field(
+        default_factory=lambda: [32, 64], min_length=1, max_length=MAX_LAYERS
+    )
     convs_per_block: Annotated[int, Field(ge=1, le=4)] = 2
-    head: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [128])
+    head: list[Width] = Field(default_factory=lambda: [128], max_length=MAX_LAYERS)
     progressive_dropout: bool = Field(
         True, description="Grow the dropout rate with depth, up to regularization.dropout."
     )
@@ -123,7 +213,7 @@ class LSTMConfig(Section):
     """
 
     type: Literal["lstm_layernorm"] = "lstm_layernorm"
-    hidden_size: Annotated[int, Field(ge=1)] = 64
+    hidden_size: Width = 64
     num_layers: Annotated[int, Field(ge=1, le=8)] = 2
     recurrent_dropout: Probability | None = Field(
         None, description="Variational dropout on h; None = regularization.dropout."
@@ -149,7 +239,7 @@ class OverfittingMonitorConfig(Section):
     enabled: bool = True
     criterion: Literal["GL", "PQ", "UP"] = "GL"
     threshold: Annotated[float, Field(gt=0.0)] = 5.0
-    strip: Annotated[int, Field(ge=1)] = 5
+    strip: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 5
     stop: bool = False
 
     @model_validator(mode="after")
@@ -198,7 +288,7 @@ class OptimConfig(Section):
         'adamw'
     """
 
-    name: Literal["adamw", "adam", "sgd", "rmsprop"] = "adamw"
+    name: Literal[OPTIMIZER_NAMES] = "adamw"
     lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
     scheduler: Literal["none", "cosine", "plateau"] = "none"
@@ -212,19 +302,52 @@ class TrainerConfig(Section):
         'auto'
     """
 
-    max_epochs: Annotated[int, Field(ge=1)] = 30
+    max_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 30
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    devices: Annotated[int, Field(ge=1)] | Literal["auto"] | list[int] = 1
-    num_nodes: Annotated[int, Field(ge=1)] = 1
-    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp", "deepspeed"] = "auto"
-    precision: Literal["32", "16-mixed", "bf16-mixed", "32-true"] = "32"
-    accumulate_grad_batches: Annotated[int, Field(ge=1)] = 1
+    devices: Annotated[int, Field(ge=1, le=MAX_DEVICES)] | Literal["auto"] | list[int] = 1
+    num_nodes: Annotated[int, Field(ge=1, le=MAX_DEVICES)] = 1
+    strategy: Literal[STRATEGIES] = "auto"
+    precision: Literal["32", "16-mixed", "bf16-mixed", "32-true"] = Field(
+        "32", description="Also read: 32 and 16 (Lightning's 16-mixed), as numbers or text."
+    )
+    accumulate_grad_batches: Annotated[int, Field(ge=1, le=MAX_WIDTH)] = 1
     gradient_clip_val: Annotated[float, Field(gt=0.0)] | None = None
     sync_batchnorm: bool = False
     deterministic: bool = True
-    limit_train_batches: Annotated[float, Field(gt=0.0, le=1.0)] | Annotated[int, Field(ge=1)] = 1.0
-    log_every_n_steps: Annotated[int, Field(ge=1)] = 10
+    limit_train_batches: (
+        Annotated[float, Field(gt=0.0, le=1.0)] | Annotated[int, Field(ge=1, le=2**31)]
+    ) = 1.0
+    log_every_n_steps: Annotated[int, Field(ge=1, le=2**31)] = 10
     enable_progress_bar: bool = True
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        return {"16": "16-mixed"}.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("devices")
+    @classmethod
+    def _device_ids(cls, value: int | str | list[int]) -> int | str | list[int]:
+        if isinstance(value, list):
+            if not value or len(value) > MAX_DEVICES:
+                raise ValueError(f"expected 1 to {MAX_DEVICES} device ids, got {len(value)}")
+            if not all(0 <= device < MAX_DEVICES for device in value):
+                raise ValueError(
+                    f"device ids must be 0 to {MAX_DEVICES - 1} (got {short_repr(value)})"
+                )
+        return value
+
+    @property
+    def shards_weights(self) -> bool:
+        """Whether the strategy splits each weight across devices (FSDP, DeepSpeed).
+
+        Example:
+            >>> TrainerConfig(strategy="fsdp").shards_weights
+            True
+        """
+        return self.strategy in SHARDED_STRATEGIES
 
 
 class EarlyStoppingConfig(Section):
@@ -240,20 +363,18 @@ class EarlyStoppingConfig(Section):
         "val_loss", description="A metric the models log: " + ", ".join(MONITORABLE) + "."
     )
     mode: Literal["min", "max"] = "min"
-    patience: Annotated[int, Field(ge=0)] = 10
+    patience: Epochs = 10
     min_delta: NonNegative = 0.0
     restore_best_weights: bool = True
-    start_from_epoch: Annotated[int, Field(ge=0)] = 0
+    start_from_epoch: Epochs = 0
 
     @field_validator("monitor")
     @classmethod
     def _known_metric(cls, value: str) -> str:
-        if value in MONITORABLE or value.startswith("test_"):  # test_*: the linter explains
+        if value in MONITORABLE or monitor_on_test_split(value):  # the linter explains
             return value
-        from lightreg.text import did_you_mean
-
         hint = did_you_mean(value, MONITORABLE) or f"; logged during fit: {', '.join(MONITORABLE)}"
-        raise ValueError(f"{value!r} is not a metric the models log{hint}")
+        raise ValueError(f"{short_repr(value)} is not a metric the models log{hint}")
 
 
 class LoggingConfig(Section):
@@ -264,7 +385,7 @@ class LoggingConfig(Section):
         PosixPath('runs')
     """
 
-    dir: Path = Path("runs")
+    dir: UsablePath = Path("runs")
     tensorboard: bool = False
 
 
@@ -277,7 +398,7 @@ class Recipe(Section):
     """
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)]
-    seed: Annotated[int, Field(ge=0)] = 42
+    seed: Annotated[int, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1])] = 42
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=MLPConfig)
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
@@ -306,7 +427,7 @@ class Recipe(Section):
                 f"out of images; model.type '{self.model.type}' does not take images "
                 "(use model.type 'cnn', or mixup_alpha)"
             )
-        if self.trainer.strategy in SHARDED_STRATEGIES:
+        if self.trainer.shards_weights:
             reg = self.regularization
             per_weight = [
                 name

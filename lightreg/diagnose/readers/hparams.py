@@ -2,10 +2,13 @@
 
 Lightning writes ``!!python/tuple`` into ``hparams.yaml`` and some projects' files hold
 ``!!python/object`` tags, so plain ``yaml.safe_load`` fails and ``yaml.load`` would run code. The
-loader here maps tuples to lists and turns every other unknown tag into opaque text.
+loader here maps tuples to lists and turns every other unknown tag into opaque text. It keeps the
+limits of :func:`lightreg.safe_yaml.load_yaml`: an alias bomb, deep nesting or a duplicate key
+costs the config (with a warning), never the memory or the output of ``diagnose``.
 
 Example:
-    >>> load_yaml_text("widths: !!python/tuple [4, 1]\\nact: !!python/name:torch.nn.ReLU ''")
+    >>> text = "widths: !!python/tuple [4, 1]\\nact: !!python/name:torch.nn.ReLU ''"
+    >>> load_yaml(text, "hparams.yaml", loader=OpaqueTagLoader)
     {'widths': [4, 1], 'act': '!!python/name:torch.nn.ReLU'}
 """
 
@@ -18,17 +21,18 @@ import yaml
 
 from lightreg.diagnose.run import LogReadError
 from lightreg.run_files import RECIPE_FILE
+from lightreg.safe_yaml import BoundedSafeLoader, RefusedYAMLError, load_yaml
 
 _SHORT = "tag:yaml.org,2002:"
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 """Config files larger than this are not read: a real recipe or hparams file is a few KB."""
 
 
-class OpaqueTagLoader(yaml.SafeLoader):
-    """A ``SafeLoader`` that reads tuples as lists and any other unknown tag as text.
+class OpaqueTagLoader(BoundedSafeLoader):
+    """A bounded ``SafeLoader`` that reads tuples as lists and any other unknown tag as text.
 
     Example:
-        >>> yaml.load("a: !Custom {x: 1}", Loader=OpaqueTagLoader)
+        >>> load_yaml("a: !Custom {x: 1}", "inline", loader=OpaqueTagLoader)
         {'a': '!Custom'}
     """
 
@@ -48,16 +52,6 @@ OpaqueTagLoader.add_constructor(_SHORT + "python/tuple", _tuple)
 OpaqueTagLoader.add_constructor(None, _opaque)
 
 
-def load_yaml_text(text: str) -> Any:
-    """Parse YAML text with :class:`OpaqueTagLoader`; raises ``yaml.YAMLError`` on bad syntax.
-
-    Example:
-        >>> load_yaml_text("lr: 0.1")
-        {'lr': 0.1}
-    """
-    return yaml.load(text, Loader=OpaqueTagLoader)  # noqa: S506 - the loader is a SafeLoader
-
-
 def load_config(path: Path) -> dict[str, Any]:
     """Read a config file into a dict, or raise :class:`LogReadError` with a one-line reason.
 
@@ -68,9 +62,9 @@ def load_config(path: Path) -> dict[str, Any]:
         lightreg.diagnose.run.LogReadError: hparams.yaml: file not found
     """
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise LogReadError(f"{path.name}: larger than {MAX_CONFIG_BYTES} bytes")
-        data = load_yaml_text(path.read_text(encoding="utf-8"))
+        data = load_yaml(path, path.name, max_bytes=MAX_CONFIG_BYTES, loader=OpaqueTagLoader)
+    except RefusedYAMLError as err:
+        raise LogReadError(str(err)) from None
     except FileNotFoundError:
         raise LogReadError(f"{path.name}: file not found") from None
     except PermissionError:
