@@ -1,4 +1,4 @@
-"""Label smoothing for cross-entropy, on hard or soft targets.
+"""Label smoothing for cross-entropy, on hard or soft targets (torch's ``F.cross_entropy``).
 
 Christian Szegedy, Vincent Vanhoucke, Sergey Ioffe, Jon Shlens, Zbigniew Wojna, "Rethinking the
 Inception Architecture for Computer Vision", CVPR 2016, https://arxiv.org/abs/1512.00567
@@ -40,6 +40,9 @@ def _check_reduction(reduction: str) -> None:
 def smooth_targets(target: Tensor, num_classes: int, smoothing: float) -> Tensor:
     """``(1 - smoothing) * y + smoothing / num_classes`` as a ``[..., num_classes]`` float tensor.
 
+    The smoothed distribution itself, for code that hands targets to any loss (MixUp's soft
+    targets); the losses below leave the smoothing to ``F.cross_entropy``.
+
     Args:
         target: hard class indices (integer tensor, any shape ``[...]``) or soft targets
             (floating tensor ``[..., num_classes]``, e.g. MixUp/CutMix mixtures); soft targets are
@@ -75,6 +78,9 @@ def label_smoothing_cross_entropy(
 ) -> Tensor:
     """Cross-entropy of ``logits`` against the smoothed ``target`` distribution.
 
+    ``F.cross_entropy(logits, target, label_smoothing=smoothing)``, with the arguments checked
+    first (torch smooths probability targets too).
+
     Args:
         logits: ``[B, K]`` unnormalized scores.
         target: ``[B]`` class indices or ``[B, K]`` probabilities (see :func:`smooth_targets`).
@@ -95,13 +101,15 @@ def label_smoothing_cross_entropy(
     _check_reduction(reduction)
     if logits.dim() != 2:
         raise ValueError(f"`logits` must be [B, K], got shape {tuple(logits.shape)}")
-    y = smooth_targets(target, logits.shape[-1], smoothing).to(logits.dtype)
-    loss = -(y * F.log_softmax(logits, dim=-1)).sum(dim=-1)
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
+    _check_smoothing(smoothing)
+    if target.is_floating_point():
+        if target.shape != logits.shape:
+            raise ValueError(
+                f"soft `target` must have the shape of `logits` {tuple(logits.shape)},"
+                f" got {tuple(target.shape)}"
+            )
+        target = target.to(logits.dtype)
+    return F.cross_entropy(logits, target, label_smoothing=smoothing, reduction=reduction)
 
 
 class LabelSmoothingCrossEntropy(nn.Module):

@@ -6,7 +6,9 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from ddp_helpers import QUIET, ScriptedValLoss, loader
+from lightning.pytorch.callbacks import EarlyStopping as LightningEarlyStopping
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from lightreg.callbacks import EarlyStopping
@@ -32,6 +34,7 @@ def _assert_state_equal(actual, expected):
     [
         ({"start_from_epoch": -1}, ValueError, r"`start_from_epoch` must be >= 0, got -1"),
         ({"patience": -2}, ValueError, r"`patience` must be >= 0, got -2"),
+        ({"min_delta": -0.1}, ValueError, r"`min_delta` must be >= 0, got -0.1"),
         ({"mode": "avg"}, MisconfigurationException, r"`mode` can be min, max, got avg"),
     ],
 )
@@ -79,21 +82,55 @@ def test_warns_and_keeps_weights_when_nothing_was_checked():
     _assert_state_equal(model.state_dict(), model.weights_at_epoch[1])
 
 
+_NOT = EarlyStoppingReason.NOT_STOPPED
+
+
 @pytest.mark.parametrize(
-    ("values", "improved"),
+    ("kwargs", "best", "wait", "current", "expected"),
     [
-        ([1.0, 0.5], [True, True]),
-        ([1.0, 1.0, 0.9999], [True, False, False]),
-        ([2.0, 3.0], [True, False]),
+        ({}, float("inf"), 0, 1.0, (True, False, _NOT, 0)),
+        ({"min_delta": 1e-3}, 1.0, 0, 0.9995, (False, False, _NOT, 1)),
+        ({"min_delta": 1e-3}, 1.0, 0, 0.998, (True, False, _NOT, 0)),
+        ({"patience": 2}, 1.0, 1, 1.0, (False, True, EarlyStoppingReason.PATIENCE_EXHAUSTED, 2)),
+        ({"mode": "max"}, 1.0, 0, 2.0, (True, False, _NOT, 0)),
+        ({"mode": "max", "min_delta": 0.5}, 1.0, 0, 1.4, (False, False, _NOT, 1)),
+        ({}, 1.0, 1, float("nan"), (False, True, EarlyStoppingReason.NON_FINITE_METRIC, 1)),
+        (
+            {"stopping_threshold": 0.1},
+            1.0,
+            2,
+            0.05,
+            (True, True, EarlyStoppingReason.STOPPING_THRESHOLD, 0),
+        ),
+        (
+            {"divergence_threshold": 5.0},
+            1.0,
+            1,
+            6.0,
+            (False, True, EarlyStoppingReason.DIVERGENCE_THRESHOLD, 1),
+        ),
     ],
 )
-def test_improvement_decision_is_a_pure_method(values, improved):
-    stop = EarlyStopping("val_loss", min_delta=1e-3, patience=5)
-    seen = []
-    for value in values:
-        stop._evaluate_stopping_criteria(torch.tensor(value))
-        seen.append(stop._improved)
-    assert seen == improved
+def test_decision_is_a_pure_method(kwargs, best, wait, current, expected):
+    stop = EarlyStopping("val_loss", **kwargs)
+    stop.best_score, stop.wait_count = torch.tensor(best), wait
+    decision = stop.decide(torch.tensor(current))
+    assert (
+        decision.improved,
+        decision.should_stop,
+        decision.reason,
+        decision.wait_count,
+    ) == expected
+    assert (float(stop.best_score), stop.wait_count) == (best, wait)  # nothing changed
+
+
+def test_overrides_no_private_lightning_method():
+    """Only public hooks of Lightning's EarlyStopping are overridden (D2)."""
+    parent = {name for cls in LightningEarlyStopping.__mro__ for name in vars(cls)}
+    overridden = {name for name in vars(EarlyStopping) if name in parent}
+    assert {
+        name for name in overridden if name.startswith("_") and not name.startswith("__")
+    } == set()
 
 
 def test_state_survives_checkpoint_and_resume(tmp_path):

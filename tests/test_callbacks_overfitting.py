@@ -110,11 +110,11 @@ def test_metrics_reach_the_csv_log_and_a_single_warning(tmp_path: Path, caplog):
     assert trainer.current_epoch == 4  # warn only
 
 
-def test_without_logging_configured_the_warning_is_one_rich_line_on_stderr(
+def test_without_logging_configured_the_warning_is_one_line_on_stderr(
     tmp_path: Path, capsys, monkeypatch
 ):
     # A plain script: no handler on the `lightreg` logger or above it (pytest's own handlers are
-    # cut off by propagate=False), so the callback prints the line itself, with rich.
+    # cut off by propagate=False), so the callback prints the line itself.
     monkeypatch.setattr(logging.getLogger("lightreg"), "propagate", False)
     monitor = OverfittingMonitor("GL", threshold=5.0, strip=2)
     _fit(monitor, [1.0, 0.8, 0.9, 1.0], tmp_path)

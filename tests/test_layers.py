@@ -334,3 +334,45 @@ def test_layer_norm_lstm_rejects_bad_inputs():
 def test_layer_norm_lstm_extra_repr():
     text = repr(LayerNormLSTM(3, 4, recurrent_dropout=0.25))
     assert "3, 4, num_layers=1" in text and "recurrent_dropout=0.25" in text
+
+
+# ---------------------------------------------------------------- torch's own random draws (D5)
+
+
+def _same_draws(ours, torchs, seed: int = 11) -> bool:
+    torch.manual_seed(seed)
+    first = ours()
+    torch.manual_seed(seed)
+    return torch.equal(first, torchs())
+
+
+def test_drop_connect_is_torchs_dropout_of_the_weight():
+    weight = torch.randn(64, 32)
+    assert _same_draws(
+        lambda: drop_connect(weight, 0.3, training=True),
+        lambda: F.dropout(weight, 0.3, training=True),
+    )
+
+
+@pytest.mark.parametrize(
+    ("shape", "dropout"),
+    [((4, 16, 7), F.dropout1d), ((4, 16, 5, 5), F.dropout2d), ((2, 8, 3, 3, 3), F.dropout3d)],
+)
+def test_spatial_dropout_is_torchs_channel_dropout(shape, dropout):
+    x = torch.randn(shape)
+    assert _same_draws(
+        lambda: spatial_dropout(x, 0.4, training=True), lambda: dropout(x, 0.4, training=True)
+    )
+
+
+def test_layer_norm_lstm_recurrent_mask_is_torchs_dropout():
+    lstm = LayerNormLSTM(3, 16, recurrent_dropout=0.5)
+    seen = []
+    lstm.layers[0].weight_hh.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    h0 = torch.rand(1, 4, 16) + 0.1
+    torch.manual_seed(12)
+    lstm(torch.randn(4, 2, 3), (h0, torch.zeros(1, 4, 16)))
+    torch.manual_seed(12)
+    torch.randn(4, 2, 3)  # the input, drawn in the same order as above
+    expected = F.dropout(torch.ones(4, 16), 0.5, training=True)
+    assert torch.allclose(seen[0] / h0[0], expected, atol=1e-5)

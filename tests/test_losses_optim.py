@@ -73,6 +73,19 @@ def test_soft_targets_match_torch():
     assert torch.allclose(ours, ref, atol=1e-6)
 
 
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_is_torchs_cross_entropy_exactly(soft, reduction):
+    torch.manual_seed(3)
+    logits = torch.randn(64, 10) * 5
+    target = torch.randint(0, 10, (64,))
+    if soft:
+        target = torch.softmax(torch.randn(64, 10), dim=-1)
+    ours = label_smoothing_cross_entropy(logits, target, 0.1, reduction)
+    ref = F.cross_entropy(logits, target, label_smoothing=0.1, reduction=reduction)
+    assert torch.equal(ours, ref)
+
+
 def test_loss_hand_value():
     # Logits [ln 9, 0] -> p = [0.9, 0.1]; smoothed target (eps 0.2, K 2) = [0.9, 0.1];
     # loss = -(0.9 ln 0.9 + 0.1 ln 0.1) = 0.325083.

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lightreg.layers.masks import _bernoulli_positions, bernoulli_keep_mask
 from lightreg.uncertainty.fast_dropout import fast_dropout
+from lightreg.uncertainty.masks import _bernoulli_positions, bernoulli_keep_mask
 
 
 def _within(rate: float, keep: float, count: int, sigmas: float = 5.0) -> bool:

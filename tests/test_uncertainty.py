@@ -289,3 +289,13 @@ def test_nested_plain_sequentials_count_as_their_layers():
     pred = mc_dropout_predict(model, x, samples=12, return_samples=True)
     assert sum(first) == 5 + 1  # once per input, plus the one-row probe that sizes the chunks
     assert pred.sample_probs.shape == (12, 5, 3)
+
+
+def test_sample_probabilities_are_torchs_softmax():
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(4, 10), nn.Dropout(0.0))  # every sample identical
+    x = torch.randn(32, 4) * 20
+    pred = mc_dropout_predict(model, x, samples=3, return_samples=True)
+    with torch.no_grad():
+        expected = model(x).softmax(dim=-1)
+    assert all(torch.equal(sample, expected) for sample in pred.sample_probs)

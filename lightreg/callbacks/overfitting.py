@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
 import lightning.pytorch as pl
@@ -41,7 +42,7 @@ class OverfittingMonitor(Callback):
 
     The chosen criterion fires when ``GL > threshold``, when ``PQ > threshold`` at a strip end,
     or, for ``UP``, when the count reaches ``int(threshold)``. The first time, a single-line
-    warning is issued on rank zero (rich on stderr, or the ``lightreg`` logger when logging is
+    warning is issued on rank zero (on stderr, or the ``lightreg`` logger when logging is
     configured); with ``stop=True`` training stops, on all ranks together.
     Under DDP the losses are averaged over ranks first, so every rank holds the same history.
     The sanity-check validation and ``trainer.validate`` runs are ignored.
@@ -212,11 +213,8 @@ _log = logging.getLogger(__name__)
 @rank_zero_only
 def _rank_zero_warning(message: str) -> None:
     """One warning line: on the ``lightreg`` logger when logging is configured (the CLI renders
-    it with rich), else printed with rich on stderr."""
+    it), else printed on stderr."""
     if _log.hasHandlers():
         _log.warning(message)
         return
-    from rich.console import Console
-    from rich.text import Text
-
-    Console(stderr=True).print(Text.assemble(("Warning: ", "bold yellow"), message), soft_wrap=True)
+    print(f"Warning: {message}", file=sys.stderr)

@@ -3,7 +3,6 @@
 - :mod:`lightreg.layers.drop`: :class:`DropConnect` (weights), :class:`SpatialDropout` (channels).
 - :mod:`lightreg.layers.concrete_dropout`: :class:`ConcreteDropout` (learned rate).
 - :mod:`lightreg.layers.layer_norm_lstm`: :class:`LayerNormLSTM` (LN gates, variational dropout).
-- :mod:`lightreg.layers.masks`: the exact Bernoulli mask sampler they share (fast on CPU).
 
 Example:
     >>> import torch

@@ -33,8 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lightreg.layers.masks import inverted_mask
-
 __all__ = ["LayerNormLSTM"]
 
 
@@ -163,7 +161,8 @@ class LayerNormLSTM(nn.Module):
                 x = F.dropout(x, self.dropout, self.training)
             mask = None
             if self.training and self.recurrent_dropout > 0:
-                mask = inverted_mask((batch, self.hidden_size), self.recurrent_dropout, x)
+                ones = x.new_ones(batch, self.hidden_size)
+                mask = F.dropout(ones, self.recurrent_dropout, training=True)
             x, h, c = layer(x, hx[0][k], hx[1][k], mask)
             h_n.append(h)
             c_n.append(c)

@@ -3,6 +3,7 @@
 - :mod:`lightreg.uncertainty.mc_dropout`: the vectorized sampler, :data:`MC_DROPOUT_TYPES`.
 - :mod:`lightreg.uncertainty.prediction`: :class:`MCDropoutPrediction` (mean, std, entropy, BALD).
 - :mod:`lightreg.uncertainty.fast_dropout`: ``nn.Dropout`` with fast CPU masks.
+- :mod:`lightreg.uncertainty.masks`: the exact Bernoulli sampler behind them.
 
 Example:
     >>> import torch

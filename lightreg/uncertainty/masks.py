@@ -1,11 +1,11 @@
-"""Dropout masks: one exact Bernoulli sampler for lightreg's layers and MC dropout.
+"""An exact Bernoulli mask sampler for MC-dropout inference on CPU.
 
-On CPU, ``Tensor.bernoulli_`` outside Intel's MKL path costs about 6 ns per element, more than
-the matrix products of a small MLP (``benchmarks/mc_dropout.py``). :func:`bernoulli_keep_mask` draws the same Bernoulli mask from one
-random byte per element plus a sparse correction: 5-19x faster than ``bernoulli_`` (7.5x at
-keep 0.8, 5.5x at 0.9, 19x at 0.5; 64k elements, 1 thread), from torch's default generator (so
-``torch.manual_seed`` reproduces it). Hand-written because torch has no cheaper exact Bernoulli
-sampler on CPU.
+MC dropout draws a mask for every (sample, input) row, so on CPU the draws, not the matrix
+products, dominate a small MLP's inference: ``Tensor.bernoulli_`` outside Intel's MKL path costs
+about 6 ns per element. :func:`bernoulli_keep_mask` draws the same Bernoulli mask from one random
+byte per element plus a sparse correction, several times faster (``benchmarks/mc_dropout.py``
+prints the ratio), from torch's default generator (so ``torch.manual_seed`` reproduces it).
+Training does not use it: the layers draw with torch's own dropout.
 
 Example:
     >>> import torch
@@ -22,29 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-__all__ = ["bernoulli_keep_mask", "inverted_mask"]
-
-
-def inverted_mask(shape: tuple[int, ...] | torch.Size, p: float, like: Tensor) -> Tensor:
-    """A keep mask (probability ``1 - p``) already scaled by ``1 / (1 - p)``, as ``like``'s dtype
-    and device: inverted dropout is ``x * inverted_mask(x.shape, p, x)``.
-
-    On CPU it comes from :func:`bernoulli_keep_mask`; elsewhere from ``bernoulli_``, which needs
-    no host synchronization.
-
-    Args:
-        shape: the mask's shape.
-        p: drop probability, in ``[0, 1)``.
-        like: a tensor whose dtype and device the mask takes.
-
-    Example:
-        >>> sorted(inverted_mask((1000,), 0.5, torch.ones(1)).unique().tolist())
-        [0.0, 2.0]
-    """
-    keep = 1.0 - p
-    if like.device.type == "cpu":
-        return bernoulli_keep_mask(shape, keep, like.device, dtype=like.dtype).div_(keep)
-    return like.new_empty(shape).bernoulli_(keep).div_(keep)
+__all__ = ["bernoulli_keep_mask"]
 
 
 def bernoulli_keep_mask(
