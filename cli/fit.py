@@ -58,13 +58,13 @@ def fit(
 
     from lightreg.cli.summary import print_summary
     from lightreg.data.datasets import DataError
-    from lightreg.runner import ResumeError, RunInterrupted
+    from lightreg.runner import ResumeError, RunDirError, RunInterrupted
     from lightreg.runner import fit as run_fit
 
     _route_library_warnings()
     try:
         result = run_fit(resolved, resume=resume)
-    except (DataError, ResumeError) as exc:
+    except (DataError, ResumeError, RunDirError) as exc:
         user_error([str(exc)])
     except MisconfigurationException as exc:  # Lightning's word on a Trainer setting
         user_error([f"trainer: {exc}"])

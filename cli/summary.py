@@ -54,12 +54,19 @@ def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
     console.print(table)
     stop = "stopped early" if result.stopped_early else "ran to max_epochs"
     best = "-" if result.best_epoch is None else str(result.best_epoch)
+    scored = "the final weights" if result.best_epoch is None else "the best weights"
     console.print(
         f"epochs run: {result.epochs_run} of {result.max_epochs} ({stop}); "
         f"best epoch: {best} (0-based, by {recipe.early_stopping.monitor}); the table scores "
-        "the best weights (train: the training split again, without augmentation)",
+        f"{scored} (train: the training split again, without augmentation)",
         highlight=False,
     )
+    if result.diverged_epoch is not None:
+        console.print(
+            f"[bold red]diverged:[/] a loss became NaN or infinite at epoch "
+            f"{result.diverged_epoch}; try a lower optim.lr or gradient clipping",
+            highlight=False,
+        )
     if result.replicas > 1:
         agree = "identical" if result.replicas_identical else "[red]DIFFERENT[/]"
         console.print(

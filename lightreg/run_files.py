@@ -3,8 +3,8 @@
 Plain constants, importable by the CLI and the diagnose readers without pydantic or torch.
 
 Example:
-    >>> RECIPE_FILE, LAST_CHECKPOINT
-    ('recipe.yaml', 'last.ckpt')
+    >>> RECIPE_FILE, BEST_CHECKPOINT, LAST_CHECKPOINT
+    ('recipe.yaml', 'best.ckpt', 'last.ckpt')
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 RECIPE_FILE = "recipe.yaml"
+BEST_CHECKPOINT = "best.ckpt"
 LAST_CHECKPOINT = "last.ckpt"
 
 

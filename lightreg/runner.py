@@ -1,9 +1,14 @@
 """``fit(recipe)``: train, evaluate the best weights once, and report what happened.
 
-Each run lands in a new ``<logging.dir>/<name>/version_N/`` holding ``metrics.csv``,
-``hparams.yaml``, the resolved ``recipe.yaml``, ``best.ckpt`` and ``last.ckpt``. ``resume``
-continues an interrupted run in its own directory from ``last.ckpt``; nothing already written
-is deleted.
+Each run claims a new ``<logging.dir>/<name>/version_N/`` (atomically: concurrent runs never
+share one) holding ``metrics.csv``, ``hparams.yaml``, the resolved ``recipe.yaml``,
+``best.ckpt`` (the best epoch so far) and ``last.ckpt`` (the last finished epoch), both written
+atomically. ``resume`` continues an interrupted run in its own directory from ``last.ckpt``;
+nothing already written is deleted.
+
+``fit`` seeds the global random generators (``recipe.seed``) and otherwise gives the process
+back as it found it: environment variables, warning filters, logging levels and torch's
+determinism flags are restored when it returns.
 
 Example:
     >>> from lightreg.recipe import load_recipe
@@ -14,26 +19,43 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import hashlib
 import logging
 import math
 import os
 import signal
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from lightreg.assemble import build_callbacks, build_datamodule, build_module, build_trainer
+from lightreg.data.datamodule import SampleDataModule
+from lightreg.models.base import ClassifierModule
 from lightreg.recipe import Recipe, recipe_to_yaml
-from lightreg.run_files import LAST_CHECKPOINT, RECIPE_FILE
+from lightreg.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, RECIPE_FILE, claim_next_dir
 
 VERSION_ENV = "LIGHTREG_RUN_VERSION"
+"""Carries the claimed ``version_N`` number to the DDP ranks that Lightning starts."""
+
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+_CHATTY_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+_IGNORED_WARNINGS = (
+    r"Checkpoint directory .* exists and is not empty",
+    r"The number of training batches .* is smaller than the logging interval",
+    r".*LeafSpec.*",
+    r".*does not have many workers which may be a bottleneck.*",
+    r"torch.distributed.nn.functional.all_gather is deprecated.*",
+    r"Using `DistributedSampler` with the dataloaders. During `trainer.test\(\)`.*",
+)
 
 
 class RunInterrupted(Exception):
@@ -58,13 +80,27 @@ class ResumeError(Exception):
     """
 
 
+class RunDirError(Exception):
+    """The run directory cannot be created or written (a bad ``logging.dir``, a full disk).
+
+    Example:
+        >>> str(RunDirError("logging.dir /proc/x: cannot create runs there"))
+        'logging.dir /proc/x: cannot create runs there'
+    """
+
+
 @dataclass
 class FitResult:
     """What a finished run reports. Metrics are floats; absent ones are NaN.
 
+    ``best_epoch`` is the epoch of the weights that ``final`` scores (None when no epoch had a
+    finite monitored value); ``diverged_epoch`` the first epoch whose loss was NaN or infinite.
+
     Example:
         >>> FitResult(Path("r"), 3, 30, 1, True).gap_loss
         nan
+        >>> FitResult(Path("r"), 3, 30, 1, True, diverged_epoch=2).diverged
+        True
     """
 
     run_dir: Path
@@ -77,10 +113,16 @@ class FitResult:
     replicas: int = 1
     replicas_identical: bool = True
     weights_digest: str = ""
+    diverged_epoch: int | None = None
 
     def metric(self, name: str) -> float:
         """A final (best-weights) metric such as ``test_acc`` or ``train_eval_loss``."""
         return self.final.get(name, math.nan)
+
+    @property
+    def diverged(self) -> bool:
+        """Whether a training or validation loss became NaN or infinite."""
+        return self.diverged_epoch is not None
 
     @property
     def gap_loss(self) -> float:
@@ -117,45 +159,109 @@ def epoch_history(run_dir: Path) -> dict[int, dict[str, float]]:
     return table
 
 
-def _next_version(root: Path) -> int:
-    taken = [
-        int(p.name.split("_", 1)[1])
-        for p in root.glob("version_*")
-        if p.is_dir() and p.name.split("_", 1)[1].isdigit()
-    ]
-    return max(taken, default=-1) + 1
+def claim_run_dir(recipe: Recipe) -> Path:
+    """Create this run's ``<logging.dir>/<name>/version_N``; a DDP rank gets its launcher's.
+
+    The folder is claimed with an atomic ``mkdir`` (see
+    :func:`lightreg.run_files.claim_next_dir`), so runs started together never share one. A
+    process that a DDP launcher started as a rank (``LOCAL_RANK`` or ``RANK`` set) claims
+    nothing: it reuses the number its launcher put in ``LIGHTREG_RUN_VERSION``.
+
+    Raises:
+        RunDirError: when ``logging.dir`` cannot hold runs (read-only, a file, ...), or a rank
+            was started without ``LIGHTREG_RUN_VERSION``.
+
+    Example:
+        >>> import tempfile
+        >>> from lightreg.recipe import Recipe
+        >>> recipe = Recipe(name="x", logging={"dir": tempfile.mkdtemp()})
+        >>> [claim_run_dir(recipe).name for _ in range(2)]
+        ['version_0', 'version_1']
+    """
+    parent = recipe.logging.dir / recipe.name
+    if _is_rank_process():
+        version = os.environ.get(VERSION_ENV)
+        if version is None:
+            raise RunDirError(
+                f"started as a DDP rank without {VERSION_ENV}: start the run with `lightreg fit`"
+                f" (Lightning starts the ranks), or give every rank the same {VERSION_ENV}=N"
+            )
+        return parent / f"version_{version}"
+    try:
+        return claim_next_dir(parent, "version_")
+    except OSError as exc:
+        raise RunDirError(
+            f"logging.dir {recipe.logging.dir}: cannot create a run folder under {parent}"
+            f" ({exc.strerror or exc})"
+        ) from None
 
 
-def _is_launcher_process() -> bool:
-    return "LOCAL_RANK" not in os.environ and "RANK" not in os.environ
+def _is_rank_process() -> bool:
+    return "LOCAL_RANK" in os.environ or "RANK" in os.environ
 
 
-def _run_location(recipe: Recipe, resume: Path | None) -> tuple[Path, str, int | str]:
-    if resume is not None:
-        number = resume.name.removeprefix("version_")
-        return (
-            resume.parent.parent,
-            resume.parent.name,
-            int(number) if number.isdigit() else resume.name,
-        )
-    root = recipe.logging.dir / recipe.name
-    if _is_launcher_process() or VERSION_ENV not in os.environ:
-        os.environ[VERSION_ENV] = str(_next_version(root))
-    return recipe.logging.dir, recipe.name, int(os.environ[VERSION_ENV])
+@dataclass(frozen=True)
+class _ResumePoint:
+    run_dir: Path
+    checkpoint: Path
+    epochs_done: int
+
+
+def _resume_point(run_dir: Path) -> _ResumePoint:
+    """Where ``--resume`` starts: ``last.ckpt``, checked to be whole before anything runs."""
+    if run_dir.name in ("", ".", ".."):
+        run_dir = run_dir.resolve()
+    last = run_dir / LAST_CHECKPOINT
+    if not last.is_file():
+        raise ResumeError(f"{run_dir}: no {LAST_CHECKPOINT} to resume from")
+    try:
+        epochs_done = _checkpoint_epoch(last)
+    except Exception:  # torch names no one error type for a cut-short or foreign file
+        raise ResumeError(_unreadable_last(last)) from None
+    return _ResumePoint(run_dir, last, epochs_done)
+
+
+def _unreadable_last(last: Path) -> str:
+    best = last.with_name(BEST_CHECKPOINT)
+    problem = f"{last}: cannot be read (cut short or corrupt)"
+    try:
+        _checkpoint_epoch(best)
+    except Exception:
+        return f"{problem}, and {best.name} is missing or unreadable too: start a new run"
+    return f"{problem}; {best} holds the best epoch: to continue from it, cp {best} {last}"
+
+
+@contextlib.contextmanager
+def _process_state_kept() -> Iterator[None]:
+    """Give back ``os.environ``, warning filters, logging levels and torch's flags as found."""
+    environ = dict(os.environ)
+    levels = {name: logging.getLogger(name).level for name in _CHATTY_LOGGERS}
+    deterministic = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    benchmark = torch.backends.cudnn.benchmark
+    with warnings.catch_warnings():
+        try:
+            yield
+        finally:
+            for key in set(os.environ) - set(environ):
+                del os.environ[key]
+            os.environ.update({k: v for k, v in environ.items() if os.environ.get(k) != v})
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+            torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+            torch.backends.cudnn.benchmark = benchmark
 
 
 def _quiet_lightning() -> None:
-    """Silence Lightning's start-up chatter and warnings that do not apply to lightreg's runs."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    """Silence Lightning's start-up chatter and warnings that do not apply to lightreg's runs.
+
+    Only inside :func:`_process_state_kept`, which puts the levels and filters back.
+    """
+    for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    for message in (
-        r"Checkpoint directory .* exists and is not empty",
-        r"The number of training batches .* is smaller than the logging interval",
-        r".*LeafSpec.*",
-        r".*does not have many workers which may be a bottleneck.*",
-        r"torch.distributed.nn.functional.all_gather is deprecated.*",
-        r"Using `DistributedSampler` with the dataloaders. During `trainer.test\(\)`.*",
-    ):
+    for message in _IGNORED_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
 
 
@@ -225,20 +331,24 @@ def _compare_replicas(trainer: pl.Trainer, model: pl.LightningModule) -> tuple[s
     return digest, bool((gathered == gathered[0]).all())
 
 
-def _best_weights(trainer: pl.Trainer) -> tuple[str | None, int | None]:
-    """Where the best weights are: in the model (EarlyStopping restored them) or best.ckpt.
+@dataclass
+class _Run:
+    """The pieces of one run, built once and passed from step to step."""
 
-    Returns the checkpoint path for ``trainer.test`` (None = the model as it is) and the
-    restored epoch, if EarlyStopping restored one.
-    """
-    from lightreg.callbacks import EarlyStopping
+    recipe: Recipe
+    run_dir: Path
+    csv_logger: CSVLogger
+    datamodule: SampleDataModule
+    model: ClassifierModule
+    trainer: pl.Trainer
 
-    for callback in trainer.callbacks:
-        restored = isinstance(callback, EarlyStopping) and callback.restore_best_weights
-        if restored and callback.best_epoch is not None:
-            return None, callback.best_epoch
-    checkpoint = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
-    return checkpoint.best_model_path or None, None
+
+@dataclass(frozen=True)
+class _Best:
+    """The best weights: their epoch, and the checkpoint holding them (None: the model does)."""
+
+    epoch: int | None
+    checkpoint: str | None
 
 
 def fit(
@@ -258,75 +368,180 @@ def fit(
         The result on global rank zero; None on other ranks.
 
     Raises:
-        ResumeError: when ``resume`` has no ``last.ckpt``.
+        ResumeError: when ``resume`` has no readable ``last.ckpt``.
+        RunDirError: when the run directory cannot be created or written (a full disk).
         RunInterrupted: when the user pressed Ctrl-C (the run can be resumed).
     """
-    resume_dir = Path(resume) if resume is not None else None
-    ckpt_path = None
-    if resume_dir is not None:
-        ckpt_path = resume_dir / LAST_CHECKPOINT
-        if not ckpt_path.is_file():
-            raise ResumeError(f"{resume_dir}: no last.ckpt to resume from")
-    _quiet_lightning()
-    pl.seed_everything(recipe.seed, workers=True, verbose=False)
-    save_dir, name, version = _run_location(recipe, resume_dir)
-    csv_logger = CSVLogger(save_dir=str(save_dir), name=name, version=version)
-    run_dir = Path(csv_logger.log_dir)
-    loggers: list = [csv_logger]
-    if recipe.logging.tensorboard:
-        loggers.append(TensorBoardLogger(save_dir=str(save_dir), name=name, version=version))
+    start = _resume_point(Path(resume)) if resume is not None else None
+    with _process_state_kept():
+        _quiet_lightning()
+        run_dir = start.run_dir if start is not None else claim_run_dir(recipe)
+        claimed_here = start is None and not _is_rank_process()
+        if claimed_here:  # the DDP ranks that Lightning starts inherit the environment
+            os.environ[VERSION_ENV] = run_dir.name.removeprefix("version_")
+        try:
+            run, best, final = _steps(recipe, run_dir, start, extra_callbacks)
+        except BaseException:
+            if claimed_here:
+                with contextlib.suppress(OSError):
+                    run_dir.rmdir()  # only when nothing was written in it
+            raise
+        digest, identical = _compare_replicas(run.trainer, run.model)
+    if not run.trainer.is_global_zero:
+        return None
+    return _summarize(run, best, final, digest, identical)
 
+
+def _steps(
+    recipe: Recipe,
+    run_dir: Path,
+    start: _ResumePoint | None,
+    extra_callbacks: Sequence[Callback],
+) -> tuple[_Run, _Best, dict[str, float]]:
+    """Build, write the run files, train, find the best weights, evaluate them."""
+    try:
+        run = _build(recipe, run_dir, extra_callbacks)
+        _write_run_files(run, start)
+        _train(run, start)
+        best = _best_weights(run.trainer)
+        return run, best, _evaluate(run, best)
+    except OSError as exc:
+        if not _is_storage_error(exc, run_dir):
+            raise
+        raise RunDirError(_storage_message(exc, run_dir)) from None
+
+
+def _build(recipe: Recipe, run_dir: Path, extra_callbacks: Sequence[Callback]) -> _Run:
+    pl.seed_everything(recipe.seed, workers=True, verbose=False)
+    where = {"save_dir": str(run_dir.parent.parent), "name": run_dir.parent.name}
+    csv_logger = CSVLogger(**where, version=run_dir.name)
+    loggers: list[Logger] = [csv_logger]
+    if recipe.logging.tensorboard:
+        loggers.append(TensorBoardLogger(**where, version=run_dir.name))
     datamodule = build_datamodule(recipe)
     model = build_module(recipe, datamodule)
     callbacks = [*build_callbacks(recipe, run_dir), *extra_callbacks]
     trainer = build_trainer(recipe, loggers, callbacks, run_dir)
-    if trainer.is_global_zero:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if ckpt_path is not None:
-            _keep_previous_metrics(csv_logger, _checkpoint_epoch(ckpt_path))
-        else:
-            _ = csv_logger.experiment  # creates the empty run directory before anything is written
-            (run_dir / RECIPE_FILE).write_text(recipe_to_yaml(recipe), encoding="utf-8")
+    return _Run(recipe, run_dir, csv_logger, datamodule, model, trainer)
+
+
+def _write_run_files(run: _Run, start: _ResumePoint | None) -> None:
+    """A new run's ``recipe.yaml``; a resumed run's finished metrics rows (global rank zero)."""
+    if not run.trainer.is_global_zero:
+        return
+    if start is not None:
+        _keep_previous_metrics(run.csv_logger, start.epochs_done)
+        return
+    _ = run.csv_logger.experiment  # opens metrics.csv in the claimed directory
+    (run.run_dir / RECIPE_FILE).write_text(recipe_to_yaml(run.recipe), encoding="utf-8")
+
+
+def _train(run: _Run, start: _ResumePoint | None) -> None:
     sigint = signal.getsignal(signal.SIGINT)
+    ckpt_path = start.checkpoint if start is not None else None
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        run.trainer.fit(
+            run.model, datamodule=run.datamodule, ckpt_path=ckpt_path, weights_only=True
+        )
     except SystemExit:
-        if trainer.interrupted:
-            raise RunInterrupted(run_dir) from None
+        if run.trainer.interrupted:
+            raise RunInterrupted(run.run_dir) from None
         raise
     finally:  # Lightning ignores SIGINT after a Ctrl-C; give the caller its handler back
         signal.signal(signal.SIGINT, sigint)
-    digest, identical = _compare_replicas(trainer, model)
-    best, restored_epoch = _best_weights(trainer)
+
+
+def _best_weights(trainer: pl.Trainer) -> _Best:
+    """The one place that decides which weights are the best, and of which epoch.
+
+    EarlyStopping's restored weights when it restored some; otherwise ``best.ckpt``, whose
+    epoch is read from the file, if its score is finite; otherwise none (the final weights
+    are scored).
+    """
+    from lightreg.callbacks import EarlyStopping
+
+    for callback in trainer.callbacks:
+        restored = isinstance(callback, EarlyStopping) and callback.restore_best_weights
+        if restored and callback.best_epoch is not None:
+            return _Best(callback.best_epoch, None)
+    checkpoint = _best_checkpoint(trainer)
+    score = checkpoint.best_model_score
+    if not checkpoint.best_model_path or score is None or not math.isfinite(float(score)):
+        return _Best(None, None)
+    path = checkpoint.best_model_path
+    return _Best(_checkpoint_epoch(Path(path)) - 1, path)
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> ModelCheckpoint:
+    stem = Path(BEST_CHECKPOINT).stem
+    return next(c for c in trainer.checkpoint_callbacks if getattr(c, "filename", None) == stem)
+
+
+def _evaluate(run: _Run, best: _Best) -> dict[str, float]:
+    """Score the best weights on the training split (no augmentation) and the test split."""
     final: dict[str, float] = {}
-    for prefix, loader in (("train_eval", datamodule.train_eval_dataloader()), ("test", None)):
-        model.test_prefix = prefix
-        kwargs = {"dataloaders": loader} if loader is not None else {"datamodule": datamodule}
-        results = trainer.test(model, ckpt_path=best, verbose=False, weights_only=True, **kwargs)
+    for prefix, loader in (("train_eval", run.datamodule.train_eval_dataloader()), ("test", None)):
+        run.model.test_prefix = prefix
+        data = {"dataloaders": loader} if loader is not None else {"datamodule": run.datamodule}
+        results = run.trainer.test(
+            run.model, ckpt_path=best.checkpoint, verbose=False, weights_only=True, **data
+        )
         final.update({k: float(v) for k, v in (results[0] if results else {}).items()})
-    if not trainer.is_global_zero:
-        return None
-    history = epoch_history(run_dir)
+    return final
+
+
+def _summarize(
+    run: _Run, best: _Best, final: dict[str, float], digest: str, identical: bool
+) -> FitResult:
+    """The result: the metrics history read once, the best epoch's validation scores from it."""
+    history = epoch_history(run.run_dir)
     fit_epochs = {e: m for e, m in history.items() if "val_loss" in m or "train_loss" in m}
-    monitor = recipe.early_stopping.monitor
-    scored = {e: m[monitor] for e, m in fit_epochs.items() if monitor in m}
-    pick = min if recipe.early_stopping.mode == "min" else max
-    best_epoch = restored_epoch
-    if best_epoch is None and scored:
-        best_epoch = pick(scored, key=scored.__getitem__)
-    if best_epoch in fit_epochs:
+    if best.epoch in fit_epochs:
         for key in ("val_loss", "val_acc", "val_ece"):
-            final.setdefault(key, fit_epochs[best_epoch].get(key, math.nan))
-    epochs_run = trainer.current_epoch
+            final.setdefault(key, fit_epochs[best.epoch].get(key, math.nan))
+    epochs_run = run.trainer.current_epoch
+    max_epochs = run.recipe.trainer.max_epochs
     return FitResult(
-        replicas=trainer.world_size,
+        replicas=run.trainer.world_size,
         replicas_identical=identical,
         weights_digest=digest,
-        run_dir=run_dir,
+        run_dir=run.run_dir,
         epochs_run=epochs_run,
-        max_epochs=recipe.trainer.max_epochs,
-        best_epoch=best_epoch,
-        stopped_early=epochs_run < recipe.trainer.max_epochs,
+        max_epochs=max_epochs,
+        best_epoch=best.epoch,
+        stopped_early=epochs_run < max_epochs,
         history=fit_epochs,
         final=final,
+        diverged_epoch=diverged_epoch(fit_epochs, run.recipe.early_stopping.monitor),
     )
+
+
+def diverged_epoch(history: dict[int, dict[str, float]], monitor: str) -> int | None:
+    """The first epoch whose training or validation loss (or ``monitor``) is NaN or infinite.
+
+    Example:
+        >>> diverged_epoch({0: {"train_loss": 0.9}, 1: {"train_loss": float("nan")}}, "val_loss")
+        1
+    """
+    for epoch in sorted(history):
+        values = (history[epoch].get(key) for key in ("train_loss", "val_loss", monitor))
+        if any(value is not None and not math.isfinite(value) for value in values):
+            return epoch
+    return None
+
+
+def _is_storage_error(exc: OSError, run_dir: Path) -> bool:
+    """A full disk anywhere, or any failure to write inside the run directory."""
+    if exc.errno in _DISK_ERRNOS:
+        return True
+    if not isinstance(exc.filename, str | bytes | os.PathLike):
+        return False
+    return Path(os.fsdecode(exc.filename)).absolute().is_relative_to(run_dir.absolute())
+
+
+def _storage_message(exc: OSError, run_dir: Path) -> str:
+    reason = exc.strerror or str(exc)
+    kept = f"{run_dir}: cannot write the run ({reason}); the files written before are kept"
+    if (run_dir / LAST_CHECKPOINT).is_file():
+        return f"{kept}; once there is room, resume with: lightreg fit --resume {run_dir}"
+    return kept

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
+from rich.console import Console
 from typer.testing import CliRunner
 
 from lightreg.cli.app import app
+from lightreg.cli.summary import print_summary
 from lightreg.recipe import load_recipe
 from lightreg.runner import RunInterrupted, fit
 
@@ -128,3 +132,30 @@ def test_resume_after_a_kill_that_cut_the_last_metrics_row(tmp_path):
     assert result.exit_code == 0, result.output
     assert epochs_in(metrics, "val_loss") == [0, 1, 2]
     assert "99" not in [row.split(",")[1] for row in metrics.read_text().splitlines()[1:]]
+
+
+class PoisonWeights(Callback):
+    """From ``epoch`` on, every training batch starts from NaN weights: the run diverges."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.current_epoch >= self.epoch:
+            with torch.no_grad():
+                for parameter in pl_module.parameters():
+                    parameter.fill_(math.nan)
+
+
+@pytest.mark.parametrize(("nan_from", "best"), [(0, None), (1, 0)])
+def test_a_run_that_turns_nan_says_it_diverged(tmp_path, nan_from, best):
+    trainer = {"max_epochs": 3, "limit_train_batches": 2}
+    recipe = load_recipe(tiny_recipe(tmp_path, trainer=trainer))
+    result = fit(recipe, extra_callbacks=[PoisonWeights(nan_from)])
+    assert result.diverged_epoch == nan_from
+    assert result.best_epoch == best
+    console = Console(record=True, width=300)
+    print_summary(console, recipe, result)
+    text = console.export_text()
+    assert f"diverged: a loss became NaN or infinite at epoch {nan_from}" in text
+    assert f"best epoch: {'-' if best is None else best} " in text
