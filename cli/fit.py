@@ -8,15 +8,17 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lightreg.cli.console import err, out, user_error
+from lightreg.cli.console import err, out, safe, user_error
 from lightreg.cli.lint_report import report_lint
 from lightreg.cli.recipe_input import load_or_exit
 from lightreg.run_files import RECIPE_FILE
+from lightreg.text import printable
 
 if TYPE_CHECKING:
     from lightreg.recipe import Recipe
@@ -69,7 +71,7 @@ def fit(
     except MisconfigurationException as exc:  # Lightning's word on a Trainer setting
         user_error([f"trainer: {exc}"])
     except RunInterrupted as exc:
-        err.print(f"[yellow]{exc}[/]", highlight=False)
+        err.print(f"[yellow]{safe(exc)}[/]", highlight=False)
         raise typer.Exit(code=130) from None
     if result is not None:
         print_summary(out, resolved, result)
@@ -77,16 +79,21 @@ def fit(
 
 def _route_library_warnings() -> None:
     """Show the library's ``lightreg`` log warnings (e.g. OverfittingMonitor) as rich lines."""
-    import logging
-
     from rich.logging import RichHandler
 
     logger = logging.getLogger("lightreg")
     if not logger.handlers:
         handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
         handler.setLevel(logging.WARNING)
+        handler.addFilter(_printable_record)
         logger.addHandler(handler)
         logger.propagate = False
+
+
+def _printable_record(record: logging.LogRecord) -> bool:
+    """Show a log line's control characters (a run name's ESC or newline) as visible text."""
+    record.msg, record.args = printable(record.getMessage()), ()
+    return True
 
 
 def _resolve(recipe: str | None, overrides: list[str], resume: Path | None) -> Recipe:

@@ -12,6 +12,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from lightreg.cli.console import safe
 from lightreg.recipe import Recipe
 from lightreg.runner import FitResult
 
@@ -28,7 +29,7 @@ def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
         >>> print_summary(Console(), recipe, fit(recipe))  # doctest: +SKIP
     """
     table = Table(
-        title=f"lightreg fit: {recipe.name}",
+        title=f"lightreg fit: {safe(recipe.name)}",
         show_header=True,
         header_style="bold",
     )
@@ -57,7 +58,7 @@ def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
     scored = "the final weights" if result.best_epoch is None else "the best weights"
     console.print(
         f"epochs run: {result.epochs_run} of {result.max_epochs} ({stop}); "
-        f"best epoch: {best} (0-based, by {recipe.early_stopping.monitor}); the table scores "
+        f"best epoch: {best} (0-based, by {safe(recipe.early_stopping.monitor)}); the table scores "
         f"{scored} (train: the training split again, without augmentation)",
         highlight=False,
     )
@@ -74,4 +75,4 @@ def print_summary(console: Console, recipe: Recipe, result: FitResult) -> None:
             f"(sha256 {result.weights_digest[:12]})",
             highlight=False,
         )
-    console.print(f"logs and checkpoints: {result.run_dir}", highlight=False, soft_wrap=True)
+    console.print(f"logs and checkpoints: {safe(result.run_dir)}", highlight=False, soft_wrap=True)

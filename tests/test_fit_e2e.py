@@ -159,3 +159,15 @@ def test_a_run_that_turns_nan_says_it_diverged(tmp_path, nan_from, best):
     text = console.export_text()
     assert f"diverged: a loss became NaN or infinite at epoch {nan_from}" in text
     assert f"best epoch: {'-' if best is None else best} " in text
+
+
+def test_the_summary_shows_a_markup_like_logging_dir_literally(tmp_path):
+    logging_dir = tmp_path / "x[/bold]y"
+    recipe = tiny_recipe(
+        tmp_path,
+        trainer={"max_epochs": 1, "limit_train_batches": 2},
+        logging={"dir": str(logging_dir)},
+    )
+    result = runner.invoke(app, ["fit", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert str(logging_dir / "tiny" / "version_0") in result.output.replace("\n", "")
