@@ -87,6 +87,10 @@ def test_real_lightning_tensorboard_log_matches_its_csv_twin() -> None:
     assert tb.series == csv.series  # both hold the same float32 values
     assert tb.step_series["train_loss_step"] == pytest.approx(csv.step_series["train_loss_step"])
     assert tb.step_series["lr-SGD"] == pytest.approx({0: 0.05, 6: 0.05, 12: 0.05, 18: 0.05})
+    steps = csv.step_series["train_loss_step"]  # per-step tags carry their epochs
+    assert {s: tb.step_series["epoch"][s] for s in steps} == {
+        s: csv.step_series["epoch"][s] for s in steps
+    }
     assert "hp_metric" not in tb.series and "epoch" not in tb.series
     assert tb.config == {"lr": 0.05, "widths": [4, 1]} and tb.config_source == "hparams"
 

@@ -19,22 +19,38 @@ from typing import Any
 
 from lightreg.diagnose.advice import Prescription, prescribe
 from lightreg.diagnose.metrics import Curves, select_curves
+from lightreg.diagnose.readers.limits import MAX_FILE_BYTES
 from lightreg.diagnose.rules import Evidence, Judgement, Thresholds, Verdict, judge
 from lightreg.diagnose.run import Run
 
 
 @dataclass(frozen=True)
 class DiagnoseConfig:
-    """Thresholds, plus metric names that override detection.
+    """Thresholds, metric names that override detection, and the size limit on log files.
+
+    Attributes:
+        max_file_bytes: a log file (CSV table, event file, MLflow metric file) larger than this is
+            refused unread, with one line naming it; default 1 GiB.
+
+    Raises:
+        ValueError: ``max_file_bytes`` is not a positive integer.
 
     Example:
         >>> DiagnoseConfig(train_metric="train/nll").thresholds.gl_threshold
         5.0
+        >>> DiagnoseConfig(max_file_bytes=4 << 30).max_file_bytes
+        4294967296
     """
 
     thresholds: Thresholds = field(default_factory=Thresholds)
     train_metric: str | None = None
     val_metric: str | None = None
+    max_file_bytes: int = MAX_FILE_BYTES
+
+    def __post_init__(self) -> None:
+        limit = self.max_file_bytes
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"`max_file_bytes` must be a positive integer, got {limit!r}")
 
 
 def _number(value: float | None) -> float | None:
@@ -170,9 +186,10 @@ def diagnose_paths(
     """
     from lightreg.diagnose.readers import read_runs
 
+    config = config or DiagnoseConfig()
     report = DiagnoseReport()
     for path in paths:
-        runs, errors = read_runs([path])
+        runs, errors = read_runs([path], config.max_file_bytes)
         report.errors.extend((error.path, error.reason) for error in errors)
         if not runs:
             report.empty_paths.append((str(path), [error.reason for error in errors]))

@@ -27,6 +27,8 @@ class Run:
         config_source: ``"recipe"`` when ``config`` is a lightreg recipe, ``"hparams"`` otherwise.
         step_series: metric name -> {step -> value} for metrics logged only per step
             (kept apart so that a per-step training loss can stand in when no per-epoch one exists).
+            Past :data:`~lightreg.diagnose.readers.series.MAX_STEP_POINTS` values, an even sample
+            of them (a warning says so): a run's memory follows its epochs, not its file.
         warnings: notes from the reader (a cut-short last row, a skipped bad record, ...).
 
     Example:

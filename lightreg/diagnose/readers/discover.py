@@ -15,6 +15,11 @@ What counts as a run:
 Anything else (README.md, code, checkpoints) is skipped silently, as are hidden folders (MLflow's
 ``.trash``), ``__pycache__`` and ``node_modules``.
 
+Symlinked folders are followed when they resolve inside the PATH given; one that points outside
+is not, and says so (an error naming its target). Each real folder is read once: under its own
+name when the walk reaches it, else under the first link to it (links are followed after the
+rest), so ``best -> version_3`` adds nothing and a link loop ends.
+
 Example:
     >>> [(f.kind, f.rel) for f in find_runs(Path("tests/fixtures/readers/lightning_csv"))[0]]
     [('lightning_csv', 'version_0'), ('lightning_csv', 'version_1')]
@@ -23,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -144,6 +150,56 @@ def _scan_folder(folder: Path, names: list[str], top: Path) -> list[Found | Read
     return out
 
 
+def _walk(top: Path, errors: list[ReadError]) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """Like ``os.walk(top)`` (sorted, the caller prunes the folder names in place), following links.
+
+    Linked folders are walked after every real one, each real folder once; a link out of ``top``
+    becomes an error.
+    """
+    root = os.path.realpath(top)
+    seen: set[str] = set()
+    stack: list[Path] = [top]
+    links: list[Path] = []
+    while stack or links:
+        folder = stack.pop() if stack else links.pop(0)
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            with os.scandir(folder) as entries:
+                found = sorted((entry.name, _is_dir(entry)) for entry in entries)
+        except OSError as err:
+            reason = f"unreadable folder: {err.strerror or type(err).__name__}"
+            errors.append(ReadError(_rel(folder, top), reason))
+            continue
+        dirs = [name for name, is_dir in found if is_dir]
+        yield folder, dirs, [name for name, is_dir in found if not is_dir]
+        real_dirs: list[Path] = []
+        for name in dirs:
+            path = folder / name
+            if not path.is_symlink():
+                real_dirs.append(path)
+                continue
+            target = os.path.realpath(path)
+            if os.path.commonpath([root, target]) == root:
+                links.append(path)
+                continue
+            reason = (
+                f"symlink to {target}, outside {top}: not followed "
+                "(give that folder as a PATH to read it)"
+            )
+            errors.append(ReadError(_rel(path, top), reason))
+        stack.extend(reversed(real_dirs))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def find_runs(top: Path) -> tuple[list[Found], list[ReadError]]:
     """Every run under ``top`` (a file or a folder, searched recursively), and the errors met.
 
@@ -157,14 +213,8 @@ def find_runs(top: Path) -> tuple[list[Found], list[ReadError]]:
         return _find_file(top)
     found: list[Found] = []
     errors: list[ReadError] = []
-
-    def walk_error(err: OSError) -> None:
-        where = _rel(Path(err.filename), top) if err.filename else "."
-        errors.append(ReadError(where, f"unreadable folder: {err.strerror or type(err).__name__}"))
-
-    for dirpath, dirnames, filenames in os.walk(top, onerror=walk_error):
-        folder = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS)
+    for folder, dirnames, filenames in _walk(top, errors):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS]
         if _is_mlflow_run(folder, dirnames + filenames):
             found.append(Found("mlflow", folder, [folder], _rel(folder, top)))
             dirnames[:] = [d for d in dirnames if d not in {"metrics", "params", "tags"}]

@@ -15,17 +15,20 @@ Example:
 from __future__ import annotations
 
 import math
+from itertools import chain
 from pathlib import Path
 
-from lightreg.diagnose.readers.table import parse_table, read_text, table_kind, to_float
+from lightreg.diagnose.readers.limits import MAX_FILE_BYTES
+from lightreg.diagnose.readers.table import open_table, table_kind, to_float
 from lightreg.diagnose.run import LogReadError, Run
 
 
-def read_keras_csv(path: Path, rel: str) -> Run:
-    """Read one Keras history file into a :class:`Run` whose path is ``rel``.
+def read_keras_csv(path: Path, rel: str, max_bytes: int = MAX_FILE_BYTES) -> Run:
+    """Read one Keras history file into a :class:`Run` whose path is ``rel``, row by row.
 
     Raises:
-        LogReadError: the file is empty, binary, plain text, or not a Keras history.
+        LogReadError: the file is empty, binary, over ``max_bytes``, plain text, or not a Keras
+            history.
 
     Example:
         >>> read_keras_csv(Path("no/such/history.csv"), "history.csv")
@@ -33,24 +36,27 @@ def read_keras_csv(path: Path, rel: str) -> Run:
         ...
         lightreg.diagnose.run.LogReadError: file not found
     """
-    text = read_text(path)
-    if table_kind(text.split("\n", 1)[0].strip()) != "keras_csv":
-        raise LogReadError("not a Keras CSVLogger log: header does not start with epoch")
-    table = parse_table(text)
-    rows: list[tuple[int, list[str]]] = []
-    for row in table.rows:
-        epoch = to_float(row[0])
-        if epoch is not None and math.isfinite(epoch):
-            rows.append((int(epoch), row))
-    starts = [i for i in range(1, len(rows)) if rows[i][0] <= rows[i - 1][0]]
+    with open_table(path, max_bytes) as table:
+        if table_kind(",".join(table.header)) != "keras_csv":
+            raise LogReadError("not a Keras CSVLogger log: header does not start with epoch")
+        columns: list[dict[int, float]] = [{} for _ in table.header[1:]]
+        previous: int | None = None
+        runs = 1
+        for row in chain.from_iterable(zip(*block, strict=True) for block in table.blocks):
+            epoch = to_float(row[0])
+            if epoch is None or not math.isfinite(epoch):
+                continue
+            if previous is not None and int(epoch) <= previous:
+                runs += 1
+                columns = [{} for _ in columns]
+            previous = int(epoch)
+            for series, cell in zip(columns, row[1:], strict=True):
+                if (value := to_float(cell)) is not None:
+                    series[previous] = value
     run = Run(path=rel, format="keras_csv", warnings=list(table.warnings))
-    if starts:
-        run.warnings.append(
-            f"file holds {len(starts) + 1} appended runs (epoch restarts at 0): read the last"
-        )
-        rows = rows[starts[-1] :]
-    for i, name in enumerate(table.header[1:], start=1):
-        series = {epoch: v for epoch, row in rows if (v := to_float(row[i])) is not None}
+    if runs > 1:
+        run.warnings.append(f"file holds {runs} appended runs (epoch restarts at 0): read the last")
+    for name, series in zip(table.header[1:], columns, strict=True):
         if series:
             run.series[name] = series
     if not run.series:

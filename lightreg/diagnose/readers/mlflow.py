@@ -18,31 +18,147 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from lightreg.diagnose.readers.hparams import load_config
-from lightreg.diagnose.readers.series import epochs_from_tag, split_points, steps_as_epochs
+from lightreg.diagnose.readers.limits import MAX_FILE_BYTES, TooLarge, check_size, file_size
+from lightreg.diagnose.readers.series import MetricStream, looks_per_step
 from lightreg.diagnose.run import LogReadError, Run
 
+MAX_LINE_CHARS = 4096
+"""Metric lines are read at most this long (a real one is ``timestamp value step``)."""
+BATCH_POINTS = 65536
+"""Lines of a metric file added to its stream at a time."""
+MAX_PARAM_BYTES = 64 * 1024
+"""A larger param file is not read: MLflow itself caps a param value at 6,000 characters."""
 
-def _metric_points(path: Path) -> tuple[list[tuple[int, float]], int]:
-    """(step, value) points of one metric file, and the number of malformed lines."""
-    points: list[tuple[int, float]] = []
-    bad = 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        parts = line.split()
-        if not parts:
+
+class _MetricFile:
+    """One metric file, streamed line by line (``timestamp value [step]``) as often as needed."""
+
+    def __init__(self, path: Path, key: str, max_bytes: int) -> None:
+        self.path, self.key, self.max_bytes = path, key, max_bytes
+        self.bad = 0
+
+    def points(self) -> Iterator[tuple[int, float]]:
+        """(step, value) of each well-formed line; ``bad`` counts the others."""
+        check_size(self.path, self.max_bytes)
+        self.bad = 0
+        with self.path.open(encoding="utf-8", errors="replace") as handle:
+            while line := handle.readline(MAX_LINE_CHARS):  # a longer line: malformed pieces
+                parts = line.split()
+                if not parts:
+                    continue
+                try:
+                    value = float(parts[1])
+                    step = int(parts[2]) if len(parts) > 2 else 0
+                except (ValueError, IndexError):
+                    self.bad += 1
+                    continue
+                yield step, value
+
+
+class _EpochIndex:
+    """The ``epoch`` metric as sorted steps and their epochs (at a step logged twice, the last)."""
+
+    def __init__(self, points: Iterable[tuple[int, float]]) -> None:
+        steps: list[int] = []
+        epochs: list[int] = []
+        ordered = True
+        for step, value in points:
+            if not math.isfinite(value):
+                continue
+            if steps and step == steps[-1]:
+                epochs[-1] = int(value)
+                continue
+            ordered = ordered and (not steps or step > steps[-1])
+            steps.append(step)
+            epochs.append(int(value))
+        if not ordered:
+            latest = dict(zip(steps, epochs, strict=True))
+            steps = sorted(latest)
+            epochs = [latest[step] for step in steps]
+        self.steps, self.epochs = steps, epochs
+
+    def at(self, step: int) -> tuple[int | None, bool]:
+        """(the epoch of a value at ``step``, whether the epoch metric was logged at ``step``)."""
+        i = bisect.bisect_right(self.steps, step) - 1
+        if i < 0:
+            return None, False
+        return self.epochs[i], self.steps[i] == step
+
+
+def _not_read(key: str, err: LogReadError | OSError) -> str:
+    reason = str(err) if isinstance(err, LogReadError) else err.strerror or type(err).__name__
+    return f"metric {key} not read: {reason}"
+
+
+def _no_epoch(step: int) -> tuple[int | None, bool]:
+    return None, False
+
+
+def _step_is_epoch(step: int) -> tuple[int | None, bool]:
+    return step, False
+
+
+def _stream(
+    file: _MetricFile, epoch_of: Callable[[int], tuple[int | None, bool]]
+) -> tuple[MetricStream, bool]:
+    """One metric file as a :class:`MetricStream`, and whether any value had an epoch logged at
+    its very step."""
+    stream = MetricStream()
+    shares = False
+    points = file.points()
+    while batch := list(islice(points, BATCH_POINTS)):
+        steps = [step for step, _ in batch]
+        found = list(map(epoch_of, steps))
+        shares = shares or any(here for _, here in found)
+        stream.add_many(steps, [at for at, _ in found], [value for _, value in batch])
+    return stream, shares
+
+
+def _read_metrics(
+    files: list[_MetricFile], epoch: _EpochIndex | None, warnings: list[str]
+) -> dict[str, tuple[MetricStream, bool]]:
+    """Stream every metric file: ``{key: (stream, whether its epochs count)}``.
+
+    With an epoch metric, a metric that never shares a step with it gets no epochs. Without one,
+    a first pass counts each file's values to tell the per-step metrics
+    (:func:`~lightreg.diagnose.readers.series.looks_per_step`); the others read steps as epochs.
+    """
+    rules: dict[str, Callable[[int], tuple[int | None, bool]]] = {}
+    if epoch is not None:
+        rules = {file.key: epoch.at for file in files}
+    else:
+        counts: dict[str, int] = {}
+        for file in files:
+            try:
+                counts[file.key] = sum(1 for _ in file.points())
+            except (LogReadError, OSError) as err:
+                warnings.append(_not_read(file.key, err))
+        sparsest = min((n for k, n in counts.items() if n and not k.endswith("_step")), default=0)
+        for key, count in counts.items():
+            per_step = looks_per_step(key, count, sparsest)
+            rules[key] = _no_epoch if per_step else _step_is_epoch
+    streams: dict[str, tuple[MetricStream, bool]] = {}
+    for file in files:
+        if file.key not in rules:
             continue
         try:
-            value = float(parts[1])
-            step = int(parts[2]) if len(parts) > 2 else 0
-        except (ValueError, IndexError):
-            bad += 1
+            stream, shares = _stream(file, rules[file.key])
+        except (LogReadError, OSError) as err:
+            warnings.append(_not_read(file.key, err))
             continue
-        points.append((step, value))
-    return points, bad
+        if file.bad:
+            warnings.append(f"metric {file.key}: {file.bad} malformed lines skipped")
+        if stream.points.seen:
+            streams[file.key] = (stream, shares or epoch is None)
+    return streams
 
 
 def _config(run_dir: Path, warnings: list[str]) -> dict[str, Any] | None:
@@ -50,8 +166,14 @@ def _config(run_dir: Path, warnings: list[str]) -> dict[str, Any] | None:
     params = run_dir / "params"
     if params.is_dir():
         for path in sorted(p for p in params.rglob("*") if p.is_file()):
+            key = path.relative_to(params).as_posix()
             try:
-                config[path.relative_to(params).as_posix()] = path.read_text(encoding="utf-8")
+                size = file_size(path)
+                if size > MAX_PARAM_BYTES:
+                    raise TooLarge(f"param {key}", size, MAX_PARAM_BYTES, "not read")
+                config[key] = path.read_text(encoding="utf-8")
+            except LogReadError as err:
+                warnings.append(str(err) if isinstance(err, TooLarge) else f"param {key}: {err}")
             except (OSError, UnicodeDecodeError) as err:
                 warnings.append(f"param {path.name} not read: {type(err).__name__}")
     meta = run_dir / "meta.yaml"
@@ -66,8 +188,11 @@ def _config(run_dir: Path, warnings: list[str]) -> dict[str, Any] | None:
     return config or None
 
 
-def read_mlflow(run_dir: Path, rel: str) -> Run:
-    """Read one MLflow run folder into a :class:`Run` at ``rel``.
+def read_mlflow(run_dir: Path, rel: str, max_bytes: int = MAX_FILE_BYTES) -> Run:
+    """Read one MLflow run folder into a :class:`Run` at ``rel``, each metric file line by line.
+
+    A metric file over ``max_bytes`` is skipped with a warning, and so is a param file over
+    :data:`MAX_PARAM_BYTES`.
 
     Raises:
         LogReadError: no metric file holds a value.
@@ -79,37 +204,42 @@ def read_mlflow(run_dir: Path, rel: str) -> Run:
         lightreg.diagnose.run.LogReadError: no metric values
     """
     metrics = run_dir / "metrics"
-    raw: dict[str, list[tuple[int, float]]] = {}
     warnings: list[str] = []
-    files = sorted(p for p in metrics.rglob("*") if p.is_file()) if metrics.is_dir() else []
-    for path in files:
-        key = path.relative_to(metrics).as_posix()
+    found = sorted(p for p in metrics.rglob("*") if p.is_file()) if metrics.is_dir() else []
+    files = [_MetricFile(p, p.relative_to(metrics).as_posix(), max_bytes) for p in found]
+    epoch: _EpochIndex | None = None
+    for file in [f for f in files if f.key == "epoch"]:
+        files.remove(file)
         try:
-            points, bad = _metric_points(path)
-        except OSError as err:
-            warnings.append(f"metric {key} not read: {err.strerror or type(err).__name__}")
-            continue
-        if bad:
-            warnings.append(f"metric {key}: {bad} malformed lines skipped")
-        if points:
-            raw[key] = points
-    epoch = raw.pop("epoch", None)
-    if not raw:
+            epoch = _EpochIndex(file.points())
+        except (LogReadError, OSError) as err:
+            warnings.append(_not_read(file.key, err))
+        if file.bad:
+            warnings.append(f"metric epoch: {file.bad} malformed lines skipped")
+    if epoch is not None and not epoch.steps:
+        epoch = None
+    streams = _read_metrics(files, epoch, warnings)
+    if not streams:
         raise LogReadError("no metric values")
-    if epoch is not None and any(math.isfinite(v) for _, v in epoch):
-        points_by_name = epochs_from_tag(raw, epoch)
-    else:
-        points_by_name = steps_as_epochs(raw)
+    if epoch is None:
         warnings.append("no epoch metric: steps read as epochs")
     run = Run(path=rel, format="mlflow", warnings=warnings)
     epoch_of_step: dict[int, int] = {}
-    for name, points in points_by_name.items():
-        series, steps = split_points(name, points)
+    for name, (stream, epochs_count) in streams.items():
+        if epochs_count:
+            series, steps = stream.split(name)
+        else:
+            steps_kept, _, values = stream.points.columns
+            series, steps = None, dict(zip(steps_kept, values, strict=True))
         if series is not None:
             run.series[name] = series
         if steps is not None:
             run.step_series[name] = steps
-            epoch_of_step.update((s, e) for s, e, _ in points if e is not None)
+            if epochs_count:
+                epoch_of_step.update((s, e) for s, e, _ in stream.points.rows() if e is not None)
+            note = stream.thinning_note(name)
+            if note is not None:
+                run.warnings.append(note)
     if epoch_of_step:
         run.step_series["epoch"] = dict(sorted(epoch_of_step.items()))
     run.config = _config(run_dir, run.warnings)

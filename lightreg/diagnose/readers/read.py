@@ -18,19 +18,20 @@ from lightreg.diagnose.readers.discover import Found, find_runs
 from lightreg.diagnose.readers.errors import ReadError
 from lightreg.diagnose.readers.keras_csv import read_keras_csv
 from lightreg.diagnose.readers.lightning_csv import read_lightning_csv
+from lightreg.diagnose.readers.limits import MAX_FILE_BYTES
 from lightreg.diagnose.readers.mlflow import read_mlflow
 from lightreg.diagnose.readers.tensorboard import read_tensorboard
 from lightreg.diagnose.run import LogReadError, Run
 
 
-def _read(found: Found) -> Run:
+def _read(found: Found, max_bytes: int) -> Run:
     if found.kind == "lightning_csv":
-        return read_lightning_csv(found.folder, found.rel, found.files[0])
+        return read_lightning_csv(found.folder, found.rel, found.files[0], max_bytes)
     if found.kind == "keras_csv":
-        return read_keras_csv(found.files[0], found.rel)
+        return read_keras_csv(found.files[0], found.rel, max_bytes)
     if found.kind == "tensorboard":
-        return read_tensorboard(found.folder, found.files, found.rel)
-    return read_mlflow(found.folder, found.rel)
+        return read_tensorboard(found.folder, found.files, found.rel, max_bytes)
+    return read_mlflow(found.folder, found.rel, max_bytes)
 
 
 def _why(err: BaseException) -> str:
@@ -46,8 +47,12 @@ def _why(err: BaseException) -> str:
     )
 
 
-def read_runs(paths: Sequence[str | Path]) -> tuple[list[Run], list[ReadError]]:
+def read_runs(
+    paths: Sequence[str | Path], max_file_bytes: int = MAX_FILE_BYTES
+) -> tuple[list[Run], list[ReadError]]:
     """Find every run under each path (file or folder, searched recursively) and read it.
+
+    A log file over ``max_file_bytes`` is refused with a one-line error, unread.
 
     ``Run.path`` and ``ReadError.path`` are relative to the PATH they were found under ("." when the
     PATH itself is the run). Runs come in the order found (sorted folder walk).
@@ -69,7 +74,7 @@ def read_runs(paths: Sequence[str | Path]) -> tuple[list[Run], list[ReadError]]:
         errors.extend(found_errors)
         for item in found:
             try:
-                runs.append(_read(item))
+                runs.append(_read(item, max_file_bytes))
             except Exception as err:  # noqa: BLE001 - one bad run must never stop the others
                 errors.append(ReadError(item.rel, _why(err)))
     return runs, errors

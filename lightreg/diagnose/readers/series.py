@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress, repeat
+from typing import Any
 
 Point = tuple[int, "int | None", float]
 """One logged value: (step, 0-based epoch or None when unknown, value)."""
@@ -26,6 +29,13 @@ IGNORED = frozenset({"epoch", "step", "hp_metric"})
 The one exception: when a run has per-step metrics whose epochs are known, readers put the mapping
 step -> epoch into ``Run.step_series["epoch"]``, so the engine can average a per-step loss per
 epoch."""
+
+MAX_STEP_POINTS = 50_000
+"""Per-step values kept per metric: past twice this many, one value in 2, then in 4, ... is kept.
+
+So a run's memory follows its epochs, not its file: epoch values are always all kept, and a per-step
+series (only ever averaged per epoch) keeps an even sample, as TensorBoard keeps a sample of 10,000
+scalars per tag."""
 
 
 def split_points(
@@ -127,3 +137,143 @@ def steps_as_epochs(
         per_step = looks_per_step(name, len(points), sparsest)
         out[name] = [(step, None if per_step else step, value) for step, value in points]
     return out
+
+
+def thinning_stride(count: int) -> int:
+    """The stride :class:`Thinned` ends with after ``count`` items: a power of two.
+
+    Example:
+        >>> thinning_stride(10), thinning_stride(2 * MAX_STEP_POINTS)
+        (1, 2)
+    """
+    stride = 1
+    while -(-count // stride) >= 2 * MAX_STEP_POINTS:
+        stride *= 2
+    return stride
+
+
+def thinning_note(name: str, seen: int, stride: int) -> str:
+    """The warning for a per-step series of ``seen`` values of which 1 in ``stride`` was kept.
+
+    Example:
+        >>> thinning_note("loss", 200_000, 2)
+        "'loss': 200,000 per-step values, 1 in 2 kept"
+    """
+    return f"'{name}': {seen:,} per-step values, 1 in {stride} kept"
+
+
+class Thinned:
+    """Parallel columns counted as they stream by, of which every ``stride``-th row is kept (fewer
+    than twice the cap).
+
+    When the kept rows reach ``2 * MAX_STEP_POINTS``, every second one is dropped and the stride
+    doubles, so the sample stays even over the whole stream: its rows are those whose index is a
+    multiple of :func:`thinning_stride`. Columns, not tuples: a kept row costs no object of its own.
+
+    Example:
+        >>> sample = Thinned(2)
+        >>> sample.extend([0, 1, 2], ["a", "b", "c"])
+        >>> sample.extend([3], ["d"])
+        >>> sample.rows(), sample.stride, sample.seen
+        ([(0, 'a'), (1, 'b'), (2, 'c'), (3, 'd')], 1, 4)
+    """
+
+    def __init__(self, width: int) -> None:
+        self.columns: list[list[Any]] = [[] for _ in range(width)]
+        self.stride = 1
+        self.seen = 0
+
+    def extend(self, *columns: Sequence[Any]) -> None:
+        """Count the rows of ``columns``, keeping those whose index in the stream is a multiple of
+        the stride.
+
+        Example:
+            >>> sample = Thinned(1)
+            >>> sample.stride = 2
+            >>> sample.extend("abcde")
+            >>> sample.columns
+            [['a', 'c', 'e']]
+        """
+        start = (-self.seen) % self.stride
+        for kept, new in zip(self.columns, columns, strict=True):
+            kept.extend(new[start :: self.stride])
+        self.seen += len(columns[0])
+        while len(self.columns[0]) >= 2 * MAX_STEP_POINTS:
+            for kept in self.columns:
+                del kept[1::2]
+            self.stride *= 2
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The kept rows, as tuples.
+
+        Example:
+            >>> Thinned(2).rows()
+            []
+        """
+        return list(zip(*self.columns, strict=True))
+
+
+class MetricStream:
+    """One metric's points, gathered as a log streams by: what :func:`split_points` needs, bounded.
+
+    Per-epoch values (the last one of each epoch) and the number of values per epoch are kept
+    exactly; the points themselves, needed only when the metric turns out per-step, are
+    :class:`Thinned`.
+
+    Example:
+        >>> stream = MetricStream()
+        >>> stream.add_many([5, 11], [0, 1], [1.5, 0.5])
+        >>> stream.split("val_loss")
+        ({0: 1.5, 1: 0.5}, None)
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[int, float] = {}
+        self.counts: Counter[int] = Counter()
+        self.points = Thinned(3)
+
+    def add_many(
+        self, steps: Sequence[int], epochs: Sequence[int | None], values: Sequence[float]
+    ) -> None:
+        """Add points ``(steps[i], epochs[i], values[i])`` in logging order.
+
+        Example:
+            >>> stream = MetricStream()
+            >>> stream.add_many([3, 4], [None, 0], [0.1, 0.2])
+            >>> stream.points.rows(), stream.counts, stream.last
+            ([(3, None, 0.1), (4, 0, 0.2)], Counter({0: 1}), {0: 0.2})
+        """
+        if None in epochs:
+            known = list(map(operator.is_not, epochs, repeat(None)))
+            epochs_known = list(compress(epochs, known))
+            self.last.update(zip(epochs_known, compress(values, known), strict=True))
+            self.counts.update(epochs_known)
+        else:
+            self.last.update(zip(epochs, values, strict=True))
+            self.counts.update(epochs)
+        self.points.extend(steps, epochs, values)
+
+    def split(self, name: str) -> tuple[dict[int, float] | None, dict[int, float] | None]:
+        """:func:`split_points` of the points added (the step series from the sample kept).
+
+        Example:
+            >>> stream = MetricStream()
+            >>> stream.add_many([1, 3, 5], [0, 0, 1], [3.0, 2.0, 1.0])
+            >>> stream.split("train_loss")
+            (None, {1: 3.0, 3: 2.0, 5: 1.0})
+        """
+        if is_per_step(name, self.counts):
+            steps, _, values = self.points.columns
+            return None, dict(zip(steps, values, strict=True))
+        return dict(self.last), None
+
+    def thinning_note(self, name: str) -> str | None:
+        """The warning for a per-step series that was thinned, else None.
+
+        Example:
+            >>> MetricStream().thinning_note("loss") is None
+            True
+        """
+        if self.points.stride == 1:
+            return None
+        return thinning_note(name, self.points.seen, self.points.stride)

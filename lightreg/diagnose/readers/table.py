@@ -1,90 +1,201 @@
-"""Read a CSV metrics table (Lightning or Keras CSVLogger) into a header and rows of cells.
+"""Stream a CSV metrics table (Lightning or Keras CSVLogger): a header, then blocks of rows.
 
 Handles what real files do: ``\\r\\n`` line ends (Python's csv writer default), a last row cut
-short by a killed run, a binary or plain-text file under a metrics name.
+short by a killed run, a binary or plain-text file under a metrics name. Nothing holds the whole
+file: about :data:`BLOCK_BYTES` of it are parsed at a time, as the reader asks for them, lines are
+bounded (:data:`MAX_LINE_BYTES`), and a file over its size limit is refused before it is opened
+(:mod:`~lightreg.diagnose.readers.limits`).
 
 Example:
-    >>> table = parse_table("epoch,loss\\r\\n0,1.5\\r\\n1,0.")
-    >>> table.header, table.rows, table.warnings
-    (['epoch', 'loss'], [['0', '1.5'], ['1', '0.']], ['last line has no line end (cut short?)'])
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "history.csv"
+    >>> _ = path.write_bytes(b"epoch,loss\\r\\n0,1.5\\r\\n1,0.")
+    >>> with open_table(path) as table:
+    ...     table.header, list(table.blocks), table.warnings
+    (['epoch', 'loss'], [[['0'], ['1.5']], [['1'], ['0.']]], ['last line has no line end (cut short?)'])
 """
 
 from __future__ import annotations
 
 import csv
+import operator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
+from lightreg.diagnose.readers.limits import MAX_FILE_BYTES, human_bytes, open_log
 from lightreg.diagnose.run import LogReadError
 
 TableKind = Literal["lightning_csv", "keras_csv"]
-MISSING = frozenset({"", "NA", "N/A", "None", "null"})
-"""Cells that mean 'no value' (Lightning writes empty cells, Keras writes ``NA``)."""
+Block = list[list[str]]
+"""Rows of a table as columns: ``block[i][j]`` is cell ``i`` of row ``j``."""
+HEAD_BYTES = 65536
+"""Bytes checked for NUL (a binary file) before a table is parsed."""
+BLOCK_BYTES = 1 << 20
+"""Bytes read, decoded and split into rows at a time (readers then work on columns, in C)."""
+MAX_LINE_BYTES = 1 << 20
+"""A longer line is no metrics row: the table is refused rather than held in memory."""
 
 
 @dataclass
 class Table:
-    """A parsed CSV table.
+    """A CSV table being read: ``blocks`` yields its well-formed rows once, a :data:`Block` of
+    columns at a time; ``warnings`` say what was dropped, complete once ``blocks`` is exhausted.
 
     Example:
-        >>> Table(header=["epoch", "loss"], rows=[["0", "1.0"]]).column("loss")
+        >>> Table(header=["epoch", "loss"], blocks=iter([[["0"], ["1.0"]]])).column("loss")
         1
     """
 
     header: list[str]
-    rows: list[list[str]]
+    blocks: Iterable[Block]
     warnings: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> int | None:
         """The index of column ``name``, or None.
 
         Example:
-            >>> table = Table(header=["epoch", "loss"], rows=[])
+            >>> table = Table(header=["epoch", "loss"], blocks=[])
             >>> table.column("epoch"), table.column("acc")
             (0, None)
         """
         return self.header.index(name) if name in self.header else None
 
 
-def read_log_bytes(path: Path) -> bytes:
-    """A log file's bytes, or :class:`LogReadError` naming why they cannot be read.
+def _is_blank(handle: BinaryIO, head: bytes) -> bool:
+    """Whether the file holds only whitespace (read block by block past ``head``)."""
+    block = head
+    while block:
+        if block.strip():
+            return False
+        block = handle.read(HEAD_BYTES)
+    return True
 
-    Example:
-        >>> read_log_bytes(Path("no/such/metrics.csv"))
-        Traceback (most recent call last):
-        ...
-        lightreg.diagnose.run.LogReadError: file not found
-    """
+
+def _decode(data: bytes, encoding: str) -> str:
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise LogReadError("file not found") from None
-    except PermissionError:
-        raise LogReadError("permission denied") from None
-    except IsADirectoryError:
-        raise LogReadError("is a folder") from None
-    if not data.strip():
-        raise LogReadError("empty file")
-    return data
-
-
-def read_text(path: Path) -> str:
-    """Read a log file as text, or raise :class:`LogReadError` saying why it is not one.
-
-    Example:
-        >>> read_text(Path("no/such/metrics.csv"))
-        Traceback (most recent call last):
-        ...
-        lightreg.diagnose.run.LogReadError: file not found
-    """
-    data = read_log_bytes(path)
-    if b"\x00" in data[:65536]:
-        raise LogReadError("not a metrics log: binary data")
-    try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError:
         raise LogReadError("not a metrics log: binary data") from None
+
+
+def _chunks(handle: BinaryIO, tail: list[str]) -> Iterator[str]:
+    """The file's text, about :data:`BLOCK_BYTES` at a time, each piece ending with a line end.
+
+    A last line without a line end is put in ``tail`` instead (a run killed mid-write leaves one).
+    """
+    encoding = "utf-8-sig"  # a BOM is dropped from the first piece only
+    rest = b""
+    while block := handle.read(BLOCK_BYTES):
+        data = rest + block
+        end = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        if not end and len(data) > MAX_LINE_BYTES:
+            raise LogReadError(
+                f"not a metrics log: a line longer than {human_bytes(MAX_LINE_BYTES)}"
+            )
+        rest = data[end:]
+        if end:
+            yield _decode(data[:end], encoding)
+            encoding = "utf-8"
+    if rest:
+        lines = _decode(rest, encoding).splitlines() or [""]
+        yield "\n".join(lines[:-1])
+        tail.append(lines[-1])
+
+
+def _columns(lines: list[str], quoted: bool, width: int, delimiter: str) -> tuple[Block, int]:
+    """The columns of the rows of ``lines`` that are ``width`` cells wide, and how many others.
+
+    Without quotes a row's cells are its line split at the delimiter, so the rows of a block are
+    split at once and sliced into columns: no object per row.
+    """
+    if quoted:
+        rows = [row for row in csv.reader(lines, delimiter=delimiter) if row]
+        good = [row for row in rows if len(row) == width]
+        return [list(map(itemgetter(i), good)) for i in range(width)], len(rows) - len(good)
+    lines = list(filter(None, lines))
+    delimiters = list(map(str.count, lines, repeat(delimiter)))
+    good_lines = lines
+    if delimiters.count(width - 1) != len(lines):
+        good_lines = list(compress(lines, map(operator.eq, delimiters, repeat(width - 1))))
+    cells = delimiter.join(good_lines).split(delimiter) if good_lines else []
+    return [cells[i::width] for i in range(width)], len(lines) - len(good_lines)
+
+
+def _good_blocks(
+    chunks: Iterable[str], width: int, tail: list[str], delimiter: str, warnings: list[str]
+) -> Iterator[Block]:
+    """Blocks of the rows ``width`` cells wide; a short last row without a line end is dropped,
+    other bad rows are counted."""
+    bad = 0
+    try:
+        for text in chunks:
+            block, dropped = _columns(text.splitlines(), '"' in text, width, delimiter)
+            bad += dropped
+            if block and block[0]:
+                yield block
+        last = next((row for row in csv.reader(tail, delimiter=delimiter) if row), None)
+    except csv.Error as err:
+        raise LogReadError(f"not a metrics log: {err}") from None
+    if last is not None and len(last) < width:
+        warnings.append("last row cut short (run killed mid-write?): dropped")
+    elif last is not None:
+        warnings.append("last line has no line end (cut short?)")
+        if len(last) == width:
+            yield [[cell] for cell in last]
+        else:
+            bad += 1
+    if bad:
+        warnings.append(f"{bad} rows with a wrong number of cells: dropped")
+
+
+@contextmanager
+def open_table(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Iterator[Table]:
+    """Open a CSV table for streaming, or raise :class:`LogReadError` saying why it is not one.
+
+    The delimiter is a tab when the first line has tabs and no comma. Rows with the wrong number of
+    cells are dropped and counted; the last row is dropped when it has no line end and too few
+    cells (the run was killed while writing it).
+
+    Example:
+        >>> with open_table(Path("no/such/metrics.csv")) as table:
+        ...     pass
+        Traceback (most recent call last):
+        ...
+        lightreg.diagnose.run.LogReadError: file not found
+    """
+    handle, _ = open_log(path, max_bytes)
+    with handle:
+        head = handle.read(HEAD_BYTES)
+        if _is_blank(handle, head):
+            raise LogReadError("empty file")
+        if b"\x00" in head:
+            raise LogReadError("not a metrics log: binary data")
+        handle.seek(0)
+        first = head.split(b"\n", 1)[0]
+        delimiter = "\t" if b"\t" in first and b"," not in first else ","
+        tail: list[str] = []
+        chunks = _chunks(handle, tail)
+        text = next(chunks, "")
+        if not text:  # one line, without a line end
+            text, tail[:] = "".join(tail), []
+        ends = [i for i in (text.find("\n"), text.find("\r")) if i >= 0]
+        header_line, text = text[: min(ends, default=len(text))], text[min(ends, default=0) :]
+        try:
+            header = [
+                name.strip() for name in next(csv.reader([header_line], delimiter=delimiter), [])
+            ]
+        except csv.Error as err:
+            raise LogReadError(f"not a metrics log: {err}") from None
+        table = Table(header, [])
+        table.blocks = _good_blocks(
+            chain([text], chunks), len(header), tail, delimiter, table.warnings
+        )
+        yield table
 
 
 def table_kind(header_line: str) -> TableKind:
@@ -109,45 +220,17 @@ def table_kind(header_line: str) -> TableKind:
     raise LogReadError("not a metrics log: CSV without an epoch or step column")
 
 
-def parse_table(text: str) -> Table:
-    """Split CSV text into header and rows; drop malformed rows with a warning.
-
-    The last row is dropped when it has no line end and too few cells (the run was killed while
-    writing it); other rows with the wrong number of cells are dropped and counted.
-
-    Example:
-        >>> parse_table("epoch,step,loss\\n0,1,0.5\\n1,2").warnings
-        ['last row cut short (run killed mid-write?): dropped']
-    """
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first and "," not in first else ","
-    lines = text.splitlines()
-    cut = not text.endswith(("\n", "\r"))
-    records = list(csv.reader(lines, delimiter=delimiter))
-    header = [name.strip() for name in records[0]]
-    rows = [row for row in records[1:] if row]
-    warnings: list[str] = []
-    if cut and rows:
-        if len(rows[-1]) < len(header):
-            rows.pop()
-            warnings.append("last row cut short (run killed mid-write?): dropped")
-        else:
-            warnings.append("last line has no line end (cut short?)")
-    good = [row for row in rows if len(row) == len(header)]
-    if len(good) < len(rows):
-        warnings.append(f"{len(rows) - len(good)} rows with a wrong number of cells: dropped")
-    return Table(header, good, warnings)
-
-
 def to_float(cell: str) -> float | None:
     """A cell's value: a float (``nan``/``inf`` kept), or None when missing or not a number.
 
+    Missing cells (Lightning writes empty ones, Keras ``NA``; also ``N/A``, ``None``, ``null``)
+    are exactly the strings ``float`` refuses, so they cost no lookup.
+
     Example:
-        >>> to_float("nan"), to_float("NA"), to_float("1e-3")
-        (nan, None, 0.001)
+        >>> to_float("nan"), to_float("NA"), to_float(" 1e-3 "), to_float("")
+        (nan, None, 0.001, None)
     """
-    cell = cell.strip()
-    if cell in MISSING:
+    if not cell:
         return None
     try:
         return float(cell)

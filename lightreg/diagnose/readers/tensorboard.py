@@ -10,6 +10,10 @@ per-step. Without an ``epoch`` tag, steps are read as epochs for tags that look 
 (:func:`~lightreg.diagnose.readers.series.looks_per_step`), and a warning says so. Per-step tags
 with known epochs give ``Run.step_series["epoch"]`` (step -> epoch).
 
+Memory: a file is read in chunks (:func:`~lightreg.diagnose.readers.tfrecord.read_records`), never
+whole, and one over ``max_bytes`` is refused unread; per-step tags keep an even sample past
+:data:`~lightreg.diagnose.readers.series.MAX_STEP_POINTS` values, as the CSV readers do.
+
 Speed: the records are framed in one Python loop, and everything else is vectorized with numpy:
 CRCs (:mod:`~lightreg.diagnose.readers.crc32c`) and the decoding of the usual scalar event
 layout. Events of any other layout (the first of each tag, with its metadata; several values per
@@ -20,7 +24,7 @@ Example:
     >>> folder = Path("tests/fixtures/readers/lightning_tb/version_0")
     >>> run = read_tensorboard(folder, sorted(folder.glob("events.out.tfevents.*")), ".")
     >>> sorted(run.series), sorted(run.step_series)
-    (['train_loss_epoch', 'val_loss'], ['lr-SGD', 'train_loss_step'])
+    (['train_loss_epoch', 'val_loss'], ['epoch', 'lr-SGD', 'train_loss_step'])
 """
 
 from __future__ import annotations
@@ -30,10 +34,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lightreg.diagnose.readers.hparams import find_config
+from lightreg.diagnose.readers.limits import MAX_FILE_BYTES, open_log
 from lightreg.diagnose.readers.protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, fields
-from lightreg.diagnose.readers.series import IGNORED, is_per_step, looks_per_step
-from lightreg.diagnose.readers.table import read_log_bytes
-from lightreg.diagnose.readers.tfrecord import Records, looks_like_records, split_records
+from lightreg.diagnose.readers.series import (
+    IGNORED,
+    is_per_step,
+    looks_per_step,
+    thinning_note,
+    thinning_stride,
+)
+from lightreg.diagnose.readers.tfrecord import Records, looks_like_records, read_records
 from lightreg.diagnose.run import LogReadError, Run
 
 if TYPE_CHECKING:
@@ -177,11 +187,38 @@ def _event_scalars(data: bytes, start: int, end: int) -> list[tuple[str, int, fl
     return out
 
 
-def read_event_file(path: Path) -> tuple[dict[str, Columns], list[str]]:
-    """Read one event file: ``({tag: (steps, values)}, warnings)``.
+def _decode(rec: Records) -> tuple[dict[str, Columns], int]:
+    """The kept scalars of one chunk's records: ``({tag: (steps, values)}, undecodable events)``."""
+    import numpy as np
+
+    done, columns, records = _bulk(rec)
+    slow: dict[str, list[tuple[int, int, float]]] = {}
+    bad = 0
+    for i in np.flatnonzero(~done).tolist():
+        start = int(rec.starts[i])
+        try:
+            for tag, step, value in _event_scalars(rec.data, start, start + int(rec.lengths[i])):
+                slow.setdefault(tag, []).append((i, step, value))
+        except WireError:
+            bad += 1
+    for tag, points in slow.items():
+        index, steps, values = (np.array(col) for col in zip(*points, strict=True))
+        if tag in columns:
+            index = np.concatenate([records[tag], index])
+            order = np.argsort(index, kind="stable")
+            steps = np.concatenate([columns[tag][0], steps])[order]
+            values = np.concatenate([columns[tag][1], values])[order]
+        columns[tag] = (steps.astype(np.int64), values.astype(np.float64))
+    return columns, bad
+
+
+def read_event_file(
+    path: Path, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[dict[str, Columns], list[str]]:
+    """Read one event file, chunk by chunk: ``({tag: (steps, values)}, warnings)``.
 
     Raises:
-        LogReadError: the file is empty, unreadable, or not a TFRecord file.
+        LogReadError: the file is empty, unreadable, over ``max_bytes``, or not a TFRecord file.
 
     Example:
         >>> read_event_file(Path("no/such/events.out.tfevents.1"))
@@ -191,39 +228,36 @@ def read_event_file(path: Path) -> tuple[dict[str, Columns], list[str]]:
     """
     import numpy as np
 
-    data = read_log_bytes(path)
-    if not looks_like_records(data[:12]):
-        raise LogReadError("not a TensorBoard event file: no valid first record")
-    rec = split_records(data)
-    if not len(rec.starts):
-        raise LogReadError(rec.warnings[0] if rec.warnings else "not a TensorBoard event file")
-    done, columns, records = _bulk(rec)
-    slow: dict[str, list[tuple[int, int, float]]] = {}
-    bad = 0
-    for i in np.flatnonzero(~done).tolist():
-        start = int(rec.starts[i])
-        try:
-            for tag, step, value in _event_scalars(data, start, start + int(rec.lengths[i])):
-                slow.setdefault(tag, []).append((i, step, value))
-        except WireError:
-            bad += 1
-    warnings = list(rec.warnings)
+    handle, size = open_log(path, max_bytes)
+    parts: dict[str, list[Columns]] = {}
+    warnings: list[str] = []
+    sound = bad = 0
+    with handle:
+        if not size:
+            raise LogReadError("empty file")
+        if not looks_like_records(handle.read(12)):
+            raise LogReadError("not a TensorBoard event file: no valid first record")
+        for rec in read_records(handle, size, warnings):
+            sound += len(rec.starts)
+            columns, undecodable = _decode(rec)
+            bad += undecodable
+            for tag, cols in columns.items():
+                parts.setdefault(tag, []).append(cols)
+    if not sound:
+        raise LogReadError(warnings[0] if warnings else "not a TensorBoard event file")
     if bad:
         warnings.append(f"{bad} undecodable events skipped")
-    for tag, points in slow.items():
-        index, steps, values = (np.array(col) for col in zip(*points, strict=True))
-        if tag in columns:
-            index = np.concatenate([records[tag], index])
-            order = np.argsort(index, kind="stable")
-            steps = np.concatenate([columns[tag][0], steps])[order]
-            values = np.concatenate([columns[tag][1], values])[order]
-        columns[tag] = (steps.astype(np.int64), values.astype(np.float64))
-    return columns, warnings
+    merged = {
+        tag: (np.concatenate([s for s, _ in cols]), np.concatenate([v for _, v in cols]))
+        for tag, cols in parts.items()
+    }
+    return merged, warnings
 
 
 def _place(
     run: Run, name: str, steps: np.ndarray, values: np.ndarray, epochs: np.ndarray | None
-) -> None:
+) -> Columns | None:
+    """Put one tag in the run; for a per-step tag with known epochs, return its (steps, epochs)."""
     import numpy as np
 
     if epochs is not None:
@@ -233,8 +267,17 @@ def _place(
             run.series[name] = dict(
                 zip(epochs[valid].tolist(), values[valid].tolist(), strict=True)
             )
-            return
+            return None
+    stride = thinning_stride(len(steps))
+    if stride > 1:  # the sample MetricStream keeps: every stride-th value
+        run.warnings.append(thinning_note(name, len(steps), stride))
+        steps, values = steps[::stride], values[::stride]
+        epochs = None if epochs is None else epochs[::stride]
     run.step_series[name] = dict(zip(steps.tolist(), values.tolist(), strict=True))
+    if epochs is None:
+        return None
+    known = epochs >= 0
+    return steps[known], epochs[known]
 
 
 def _fill(run: Run, columns: dict[str, Columns]) -> None:
@@ -274,10 +317,13 @@ def _fill(run: Run, columns: dict[str, Columns]) -> None:
         )
 
 
-def read_tensorboard(folder: Path, files: list[Path], rel: str) -> Run:
+def read_tensorboard(
+    folder: Path, files: list[Path], rel: str, max_bytes: int = MAX_FILE_BYTES
+) -> Run:
     """Read and merge the event ``files`` of one run folder into a :class:`Run` at ``rel``.
 
-    A file that can't be read costs a warning while another file of the run gives values.
+    A file that can't be read (or is over ``max_bytes``) costs a warning while another file of
+    the run gives values.
 
     Raises:
         LogReadError: no file held a usable scalar.
@@ -296,7 +342,7 @@ def read_tensorboard(folder: Path, files: list[Path], rel: str) -> Run:
     for path in sorted(files, key=lambda p: p.name):
         prefix = f"{path.name}: " if len(files) > 1 else ""
         try:
-            columns, file_warnings = read_event_file(path)
+            columns, file_warnings = read_event_file(path, max_bytes)
         except LogReadError as err:
             problems.append(f"{prefix}{err}")
             continue
