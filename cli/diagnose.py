@@ -23,6 +23,7 @@ from lightreg.diagnose.engine import (
     diagnose_paths,
     missing_overrides,
 )
+from lightreg.diagnose.readers.limits import MAX_FILE_BYTES, RAISE_THE_LIMIT
 from lightreg.diagnose.rules import VERDICTS, Thresholds
 from lightreg.text import did_you_mean
 
@@ -182,6 +183,19 @@ def _write_pngs(report: DiagnoseReport, png: Path, force: bool) -> None:
     err.print(f"wrote {len(written)} PNG(s) to {safe(png)}", highlight=False)
 
 
+def _with_cli_remedy(report: DiagnoseReport) -> DiagnoseReport:
+    """Size refusals say which option raises the limit, instead of the library's field name."""
+
+    def reword(reason: str) -> str:
+        return reason.replace(RAISE_THE_LIMIT, "use --max-file-mb to read it")
+
+    report.errors = [(path, reword(reason)) for path, reason in report.errors]
+    report.empty_paths = [
+        (path, [reword(reason) for reason in reasons]) for path, reasons in report.empty_paths
+    ]
+    return report
+
+
 def diagnose(
     paths: Annotated[
         list[Path],
@@ -233,6 +247,13 @@ def diagnose(
         int | None,
         typer.Option(help="Fewer validation points than this: insufficient_data. (default 3)"),
     ] = None,
+    max_file_mb: Annotated[
+        float,
+        typer.Option(
+            help="Refuse log files larger than this many MiB (each named on one line).",
+            min=0.001,
+        ),
+    ] = MAX_FILE_BYTES / 2**20,
     threshold: Annotated[
         list[str] | None,
         typer.Option(
@@ -261,8 +282,8 @@ def diagnose(
         problems.append(f"--write-recipe: {write_recipe} exists (use --force to overwrite)")
     if problems or thresholds is None:
         user_error(problems)
-    config = DiagnoseConfig(thresholds, train_metric, val_metric)
-    report = diagnose_paths(paths, config)
+    config = DiagnoseConfig(thresholds, train_metric, val_metric, int(max_file_mb * 2**20))
+    report = _with_cli_remedy(diagnose_paths(paths, config))
     if report.empty_paths:
         user_error(
             f"{path}: nothing readable" + (f" ({reasons[0]})" if reasons else "")

@@ -292,3 +292,23 @@ def test_symlinked_run_folder_outside_the_root_is_reported_not_skipped_silently(
 def test_diagnose_config_refuses_a_non_positive_limit() -> None:
     with pytest.raises(ValueError, match="max_file_bytes"):
         DiagnoseConfig(max_file_bytes=0)
+
+
+def test_the_cli_names_its_own_option_and_reads_past_a_raised_limit(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lightreg.cli.app import app
+
+    run = tmp_path / "version_0"
+    run.mkdir()
+    rows = ["epoch,step,train_loss,val_loss"] + [
+        f"{e},{e},{1 / (e + 1)},{1 / (e + 1) + 0.1}" for e in range(2000)
+    ]
+    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+    size_mb = (run / "metrics.csv").stat().st_size / 2**20
+    small = CliRunner().invoke(app, ["diagnose", str(run), "--max-file-mb", f"{size_mb / 2}"])
+    assert small.exit_code == 2, small.output
+    assert "limit: use --max-file-mb to read it" in small.output.replace("\n", " ")
+    assert "DiagnoseConfig" not in small.output
+    enough = CliRunner().invoke(app, ["diagnose", str(run), "--max-file-mb", f"{size_mb * 2}"])
+    assert enough.exit_code == 0, enough.output

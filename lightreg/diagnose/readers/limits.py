@@ -21,6 +21,9 @@ from lightreg.diagnose.run import LogReadError
 MAX_FILE_BYTES = 1 << 30
 """Default limit on one log file: 1 GiB (about 50 million CSV rows)."""
 
+RAISE_THE_LIMIT = "raise DiagnoseConfig.max_file_bytes to read it"
+"""How a refusal ends; a front end that sets the limit its own way replaces this text."""
+
 
 def human_bytes(size: int) -> str:
     """``size`` in the largest binary unit under it, one decimal.
@@ -54,7 +57,7 @@ class TooLarge(LogReadError):
         name: str,
         size: int,
         limit: int,
-        remedy: str = "raise DiagnoseConfig.max_file_bytes to read it",
+        remedy: str = RAISE_THE_LIMIT,
     ) -> None:
         super().__init__(
             f"{name} is {size:,} bytes ({human_bytes(size)}), "
