@@ -4,7 +4,8 @@ Plain data and one function, no pydantic: ``lightreg diagnose`` reads the preset
 
 A preset only fills the keys that the recipe (and ``--set``) left out, so every key stays
 overridable. ``weight_decay`` carries the chapter's L2 column, applied decoupled (AdamW), as
-its Q9 recommends. Augmentation is filled only for image data.
+its Q9 recommends. Augmentation is filled only for image and signal data (for signals the
+augmentation preset names mean the signal pipeline).
 
 Example:
     >>> raw = {"regularization": {"preset": "moderate", "dropout": 0.4}}
@@ -21,6 +22,8 @@ import copy
 from typing import Any
 
 IMAGE_DATASETS = ("digits", "image_folder")
+SIGNAL_DATASETS = ("mnist1d", "signals")
+AUGMENTABLE_DATASETS = IMAGE_DATASETS + SIGNAL_DATASETS
 TABULAR_DATASETS = ("breast_cancer", "wine", "csv")
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -80,7 +83,7 @@ def expand_preset(raw: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(target, dict):
             continue
         for key, value in values.items():
-            if key == "augment" and dataset not in IMAGE_DATASETS:
+            if key == "augment" and dataset not in AUGMENTABLE_DATASETS:
                 continue
             target.setdefault(key, value)
     return expanded

@@ -1,7 +1,9 @@
 """A LightningDataModule over in-memory samples: stratified splits, train-only augmentation.
 
 The model decides the layout of a sample: ``flat`` ``[F]``, ``image`` ``[C, H, W]`` or
-``sequence`` ``[H, W*C]`` (image rows as time steps). Validation and test data are never
+``sequence`` ``[H, W*C]`` (image rows as time steps); a signal ``[L, C]`` becomes ``[L*C]``,
+``[C, L]`` (for ``Conv1d``) or ``[L, C]`` (L time steps of C features). Tabular features and
+signal channels are standardized with training statistics. Validation and test data are never
 augmented. Augmentation randomness is seeded per rank and per worker, so it is reproducible
 and not duplicated across workers or ranks.
 
@@ -29,25 +31,29 @@ Layout = Literal["flat", "image", "sequence"]
 
 
 def to_layout(features: np.ndarray, layout: Layout) -> np.ndarray:
-    """Reshape ``[..., H, W, C]`` images (or ``[..., F]`` rows) into the model's layout.
+    """Reshape a batch of ``[N, H, W, C]`` images, ``[N, L, C]`` signals or ``[N, F]`` rows
+    into the model's layout.
 
     Example:
         >>> to_layout(np.zeros((2, 8, 8, 1)), "sequence").shape
         (2, 8, 8)
+        >>> [to_layout(np.zeros((2, 40, 3)), layout).shape for layout in ("image", "sequence", "flat")]
+        [(2, 3, 40), (2, 40, 3), (2, 120)]
     """
     if features.ndim < 3:  # tabular rows are already flat
         return features
-    lead = features.shape[:-3]
-    height, width, channels = features.shape[-3:]
     if layout == "image":
-        return np.moveaxis(features, -1, -3)
+        return np.moveaxis(features, -1, 1)
+    if layout == "sequence" and features.ndim == 3:  # signals are already L steps of C
+        return features
     if layout == "sequence":
-        return features.reshape(*lead, height, width * channels)
-    return features.reshape(*lead, height * width * channels)
+        return features.reshape(*features.shape[:2], -1)
+    return features.reshape(len(features), -1)
 
 
 class AugmentedDataset(Dataset):
-    """Applies an albumentations pipeline to each image, then reshapes it to ``layout``.
+    """Applies an albumentations pipeline to each image (a signal ``[L, C]`` as an image of
+    height 1), then reshapes it to ``layout``.
 
     Example:
         >>> ds = AugmentedDataset(np.zeros((4, 8, 8, 1), np.float32), np.zeros(4), "flat", None)
@@ -67,11 +73,12 @@ class AugmentedDataset(Dataset):
         return len(self.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.images[index]
+        sample = self.images[index]
         if self.augment is not None:
-            image = self.augment(image=image)["image"]
-        sample = to_layout(np.ascontiguousarray(image, dtype=np.float32), self.layout)
-        return torch.from_numpy(np.ascontiguousarray(sample)), self.labels[index]
+            image = sample if sample.ndim == 3 else sample[None]
+            sample = self.augment(image=image)["image"].reshape(sample.shape)
+        batch = to_layout(np.ascontiguousarray(sample, dtype=np.float32)[None], self.layout)
+        return torch.from_numpy(np.ascontiguousarray(batch[0])), self.labels[index]
 
 
 def _seed_augmentation(worker_id: int) -> None:
@@ -84,8 +91,9 @@ class SampleDataModule(pl.LightningDataModule):
     """Built-in or user data, split stratified and seeded, batched for one model layout.
 
     Args:
-        dataset: ``digits``, ``breast_cancer``, ``wine``, ``image_folder`` or ``csv``.
-        path: the image folder or CSV file, for user data.
+        dataset: ``digits``, ``breast_cancer``, ``wine``, ``mnist1d``, ``image_folder``, ``csv``
+            or ``signals``.
+        path: the image folder, CSV file or ``.npz`` of signals, for user data.
         layout: ``flat``, ``image`` or ``sequence`` (what the model takes).
         augment: an augmentation preset name or explicit list (training split only).
         train_fraction: stratified share of the training split to keep.
@@ -139,7 +147,7 @@ class SampleDataModule(pl.LightningDataModule):
 
     @property
     def split(self) -> Split:
-        """The train/val/test index split.
+        """The train/val/test index split; a data set's own test split is kept (``test_index``).
 
         Example:
             >>> split = SampleDataModule("wine", val_fraction=0.15, test_fraction=0.15).split
@@ -149,7 +157,12 @@ class SampleDataModule(pl.LightningDataModule):
         if self._split is None:
             hp = self.hparams
             self._split = stratified_split(
-                self.samples.labels, hp.val_fraction, hp.test_fraction, hp.seed, hp.train_fraction
+                self.samples.labels,
+                hp.val_fraction,
+                hp.test_fraction,
+                hp.seed,
+                hp.train_fraction,
+                test_index=self.samples.test_index,
             )
         return self._split
 
@@ -184,10 +197,11 @@ class SampleDataModule(pl.LightningDataModule):
         """
         if self._datasets:
             return
-        features, labels = self.samples.features, self.samples.labels
-        if not self.samples.is_image:  # standardize tabular data with training statistics only
-            mean = features[self.split.train].mean(axis=0)
-            std = features[self.split.train].std(axis=0) + 1e-8
+        features, labels, kind = self.samples.features, self.samples.labels, self.samples.kind
+        if kind != "image":  # standardize features / channels with training statistics only
+            axes = tuple(range(features.ndim - 1))
+            mean = features[self.split.train].mean(axis=axes)
+            std = features[self.split.train].std(axis=axes) + 1e-8
             features = ((features - mean) / std).astype(np.float32)
         layout = self.hparams.layout
         for name in ("val", "test"):
@@ -197,7 +211,10 @@ class SampleDataModule(pl.LightningDataModule):
                 torch.as_tensor(labels[index]),
             )
         train = self.split.train
-        augment = build_augmentation(self.hparams.augment) if self.samples.is_image else None
+        augment = None
+        if kind != "tabular":
+            length = features.shape[1] if kind == "signal" else None
+            augment = build_augmentation(self.hparams.augment, signal_length=length)
         self._datasets["train"] = AugmentedDataset(features[train], labels[train], layout, augment)
         self._datasets["train_eval"] = AugmentedDataset(
             features[train], labels[train], layout, None

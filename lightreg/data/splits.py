@@ -36,11 +36,13 @@ def stratified_split(
     test_fraction: float,
     seed: int,
     train_fraction: float = 1.0,
+    test_index: np.ndarray | None = None,
 ) -> Split:
     """Split indices by class proportion; ``train_fraction`` then subsamples the train split.
 
     The val and test splits do not depend on ``train_fraction``, so runs that differ only in it
-    are evaluated on the same samples.
+    are evaluated on the same samples. A data set's own test split (``test_index``) is kept as
+    the test split; ``test_fraction`` is then unused and ``val_fraction`` is a share of the rest.
 
     Example:
         >>> labels = np.repeat([0, 1, 2], 20)
@@ -49,16 +51,22 @@ def stratified_split(
         (18, 12, 12)
         >>> np.bincount(labels[split.train]).tolist()
         [6, 6, 6]
+        >>> fixed = stratified_split(labels, 0.25, 0.2, seed=0, test_index=np.arange(40, 60))
+        >>> len(fixed.train), len(fixed.val), int(fixed.test.min())
+        (30, 10, 40)
     """
     indices = np.arange(len(labels))
-    rest, test = train_test_split(
-        indices, test_size=test_fraction, stratify=labels, random_state=seed
-    )
+    if test_index is None:
+        rest, test = train_test_split(
+            indices, test_size=test_fraction, stratify=labels, random_state=seed
+        )
+        val_share = val_fraction / (1.0 - test_fraction)
+    else:
+        test = np.asarray(test_index)
+        rest = np.setdiff1d(indices, test)
+        val_share = val_fraction
     train, val = train_test_split(
-        rest,
-        test_size=val_fraction / (1.0 - test_fraction),
-        stratify=labels[rest],
-        random_state=seed + 1,
+        rest, test_size=val_share, stratify=labels[rest], random_state=seed + 1
     )
     if train_fraction < 1.0:
         num_classes = len(np.unique(labels))
