@@ -121,3 +121,13 @@ def test_worker_augmentation_is_seeded_per_worker_and_reproducible():
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     # batches 0 and 1 come from different workers; the same seed would repeat the same draws
     assert not torch.equal(first[0], first[1])
+
+
+def test_the_largest_seed_the_schema_allows_splits_and_loads():
+    labels = np.repeat([0, 1, 2], 20)
+    split = stratified_split(labels, 0.2, 0.2, seed=2**32 - 1, train_fraction=0.5)
+    assert len(split.train) == 18
+    dm = SampleDataModule("digits", layout="flat", seed=2**32 - 1, augment="light")
+    dm.setup("fit")
+    features, _ = next(iter(dm.train_dataloader()))
+    assert features.shape[1] == 64

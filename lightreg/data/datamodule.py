@@ -226,7 +226,7 @@ class SampleDataModule(pl.LightningDataModule):
         dataset = self._datasets[name]
         augment = getattr(dataset, "augment", None)
         if augment is not None and hp.num_workers == 0:
-            augment.set_random_seed(hp.seed + 7919 * rank)
+            augment.set_random_seed((hp.seed + 7919 * rank) % 2**32)
         on_gpu = self.trainer is not None and self.trainer.accelerator.__class__.__name__ in (
             "CUDAAccelerator",
         )

@@ -66,13 +66,13 @@ def stratified_split(
         rest = np.setdiff1d(indices, test)
         val_share = val_fraction
     train, val = train_test_split(
-        rest, test_size=val_share, stratify=labels[rest], random_state=seed + 1
+        rest, test_size=val_share, stratify=labels[rest], random_state=(seed + 1) % 2**32
     )
     if train_fraction < 1.0:
         num_classes = len(np.unique(labels))
         keep = max(num_classes, round(train_fraction * len(train)))
         if keep < len(train):
             train, _ = train_test_split(
-                train, train_size=keep, stratify=labels[train], random_state=seed + 2
+                train, train_size=keep, stratify=labels[train], random_state=(seed + 2) % 2**32
             )
     return Split(np.sort(train), np.sort(val), np.sort(test))
