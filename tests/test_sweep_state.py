@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
+from test_sweep_plan import base_recipe
 from typer.testing import CliRunner
 
 from lightreg.cli.app import app
@@ -15,18 +15,6 @@ from lightreg.sweep import Entry, SweepState, hold_folder, plan_sweep, write_bes
 from lightreg.sweep import state as state_module
 
 runner = CliRunner()
-
-
-def base_recipe(tmp_path: Path) -> Path:
-    recipe = {
-        "name": "tiny",
-        "model": {"type": "mlp", "hidden": [16]},
-        "trainer": {"max_epochs": 2},
-        "logging": {"dir": str(tmp_path / "runs")},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
 
 
 def saved_state(tmp_path: Path) -> tuple[Path, dict]:
