@@ -218,6 +218,24 @@ def check_block_options(bn_position: str = "before_activation", **rates: float) 
         )
 
 
+def norm_and_activation(
+    norm: nn.Module | None, activation: str, bn_position: str
+) -> list[nn.Module]:
+    """The activation, with ``norm`` (if any) before or after it as ``bn_position`` says.
+
+    Example:
+        >>> layers = norm_and_activation(nn.BatchNorm1d(4), "relu", "after_activation")
+        >>> [type(layer).__name__ for layer in layers]
+        ['ReLU', 'BatchNorm1d']
+        >>> norm_and_activation(None, "tanh", "before_activation")
+        [Tanh()]
+    """
+    act = [ACTIVATIONS[activation]()]
+    if norm is None:
+        return act
+    return [norm, *act] if bn_position == "before_activation" else [*act, norm]
+
+
 def dense_block(
     in_features: int,
     out_features: int,
@@ -236,9 +254,8 @@ def dense_block(
         ['Linear', 'BatchNorm1d', 'ReLU', 'Dropout']
     """
     layers: list[nn.Module] = [nn.Linear(in_features, out_features, bias=not batch_norm)]
-    norm = [nn.BatchNorm1d(out_features)] if batch_norm else []
-    act = [ACTIVATIONS[activation]()]
-    layers += norm + act if bn_position == "before_activation" else act + norm
+    norm = nn.BatchNorm1d(out_features) if batch_norm else None
+    layers += norm_and_activation(norm, activation, bn_position)
     if dropout > 0:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

@@ -1,8 +1,13 @@
-"""A regularized CNN: Conv-BN-activation blocks with pooling and SpatialDropout, then a dense head.
+"""A regularized CNN for images and 1D signals: conv blocks with pooling and SpatialDropout, then a
+dense head.
 
 Follows the chapter's CNN strategy: light spatial dropout in early blocks that grows with depth
 ("Progressive Dropout"), heavier ordinary dropout in the dense head, no dropout on the output
 layer, and a max-norm constraint on the head (applied by ``lightreg.callbacks.MaxNorm``).
+
+The same code builds both forms: ``image_size`` ``(H, W)`` gives Conv2d/BatchNorm2d/MaxPool2d on
+``[B, C, H, W]`` images, ``(L,)`` gives Conv1d/BatchNorm1d/MaxPool1d on ``[B, C, L]`` signals
+(:data:`LAYERS`); SpatialDropout drops whole channels in either.
 
 Example:
     >>> import torch
@@ -11,20 +16,43 @@ Example:
     torch.Size([2, 10])
     >>> model.block_dropout_rates()
     [0.1, 0.2]
+    >>> CNNClassifier(1, (40,), 10)(torch.zeros(2, 1, 40)).shape  # a signal of 40 steps
+    torch.Size([2, 10])
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from lightreg.layers import SpatialDropout
-from lightreg.models.base import ACTIVATIONS, ClassifierModule, check_block_options, dense_stack
+from lightreg.models.base import (
+    ClassifierModule,
+    check_block_options,
+    dense_stack,
+    norm_and_activation,
+)
 
 EARLY_SHARE = 0.4  # the deepest conv block gets 0.4 x the head's rate (chapter: 0.1-0.2 vs 0.5)
+
+
+class ConvLayers(NamedTuple):
+    """The convolution, batch norm and max-pool classes for one number of spatial dimensions."""
+
+    conv: type[nn.Module]
+    norm: type[nn.Module]
+    pool: type[nn.Module]
+
+
+LAYERS: dict[int, ConvLayers] = {
+    1: ConvLayers(nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d),
+    2: ConvLayers(nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d),
+}
+"""Spatial dimensions (1: signals, 2: images) -> the layers a conv block is made of."""
 
 
 def progressive_rates(dropout: float, blocks: int, progressive: bool = True) -> list[float]:
@@ -41,6 +69,16 @@ def progressive_rates(dropout: float, blocks: int, progressive: bool = True) -> 
     return [round(dropout * EARLY_SHARE * (i + 1) / blocks, 6) for i in range(blocks)]
 
 
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
+    """Length of one spatial axis after a convolution (as ``nn.Conv1d`` documents it).
+
+    Example:
+        >>> conv_output_size(40, 5, stride=2, padding=1)  # the paper's ConvBase, first layer
+        19
+    """
+    return (size + 2 * padding - kernel_size) // stride + 1
+
+
 def conv_block(
     in_channels: int,
     out_channels: int,
@@ -51,47 +89,73 @@ def conv_block(
     bn_position: str,
     activation: str,
     pool: bool,
+    dims: int = 2,
+    kernel_size: int = 3,
+    stride: int = 1,
+    padding: int | None = None,
 ) -> nn.Sequential:
-    """``convs`` x (Conv3x3 -> [BN] -> activation), then MaxPool2d(2) and SpatialDropout.
+    """``convs`` x (Conv -> [BN] -> activation), then MaxPool(2) and SpatialDropout.
+
+    ``dims`` picks 1D or 2D layers from :data:`LAYERS`. The first convolution has ``stride``;
+    ``padding`` None is ``kernel_size // 2`` (the size is kept for odd kernels at stride 1).
 
     Example:
         >>> block = conv_block(1, 4, convs=1, dropout=0.1, batch_norm=True,
         ...                    bn_position="before_activation", activation="relu", pool=True)
         >>> block(torch.zeros(2, 1, 8, 8)).shape
         torch.Size([2, 4, 4, 4])
+        >>> block = conv_block(1, 4, convs=1, dropout=0.0, batch_norm=False, dims=1, stride=2,
+        ...                    bn_position="before_activation", activation="relu", pool=False)
+        >>> block(torch.zeros(2, 1, 40)).shape
+        torch.Size([2, 4, 20])
     """
+    kind = LAYERS[dims]
+    pad = kernel_size // 2 if padding is None else padding
     layers: list[nn.Module] = []
     for index in range(convs):
         channels_in = in_channels if index == 0 else out_channels
-        layers.append(nn.Conv2d(channels_in, out_channels, 3, padding=1, bias=not batch_norm))
-        norm = [nn.BatchNorm2d(out_channels)] if batch_norm else []
-        act = [ACTIVATIONS[activation]()]
-        layers += norm + act if bn_position == "before_activation" else act + norm
+        layers.append(
+            kind.conv(
+                channels_in,
+                out_channels,
+                kernel_size,
+                stride=stride if index == 0 else 1,
+                padding=pad,
+                bias=not batch_norm,
+            )
+        )
+        norm = kind.norm(out_channels) if batch_norm else None
+        layers += norm_and_activation(norm, activation, bn_position)
     if pool:
-        layers.append(nn.MaxPool2d(2))
+        layers.append(kind.pool(2))
     if dropout > 0:
         layers.append(SpatialDropout(dropout))
     return nn.Sequential(*layers)
 
 
 class CNNClassifier(ClassifierModule):
-    """Conv blocks (progressive SpatialDropout) and a dense head (dropout) for images.
+    """Conv blocks (progressive SpatialDropout) and a dense head (dropout) for images or signals.
 
     Args:
-        in_channels: image channels ``C`` of ``[B, C, H, W]`` inputs.
-        image_size: ``(H, W)``.
+        in_channels: channels ``C`` of ``[B, C, H, W]`` images or ``[B, C, L]`` signals.
+        image_size: ``(H, W)`` for images, ``(L,)`` for signals: it picks 2D or 1D layers.
         num_classes: output classes.
-        channels: output channels of each conv block; each block halves H and W while >= 2.
-        convs_per_block: 3x3 convolutions per block.
-        head: widths of the dense head's hidden layers.
+        channels: output channels of each conv block.
+        convs_per_block: convolutions per block.
+        head: widths of the dense head's hidden layers (none: the output layer reads the maps).
         dropout: the head's dropout rate; conv blocks get progressive fractions of it.
         progressive_dropout: grow conv-block rates with depth (else all blocks use ``dropout``).
         output_dropout: dropout on the features entering the output layer (0 = none).
         batch_norm, bn_position, activation: as in the MLP.
+        kernel_size: the kernel's side, for every block or one per block.
+        stride: stride of each block's first convolution.
+        padding: zero padding of every convolution; None = ``kernel_size // 2``.
+        pool: max-pool by 2 after each block while every side is >= 2.
         **training: see :class:`ClassifierModule`.
 
     Raises:
-        ValueError: for a rate outside [0, 1) or no conv block.
+        ValueError: for a rate outside [0, 1), no conv block, a ``kernel_size`` list whose
+            length is not the number of blocks, or convolutions that shrink the input to nothing.
 
     Example:
         >>> model = CNNClassifier(in_channels=3, image_size=(16, 16), num_classes=5, channels=(8,),
@@ -105,7 +169,7 @@ class CNNClassifier(ClassifierModule):
     def __init__(
         self,
         in_channels: int,
-        image_size: tuple[int, int],
+        image_size: Sequence[int],
         num_classes: int,
         channels: Sequence[int] = (32, 64),
         convs_per_block: int = 2,
@@ -116,18 +180,43 @@ class CNNClassifier(ClassifierModule):
         batch_norm: bool = True,
         bn_position: str = "before_activation",
         activation: str = "relu",
+        kernel_size: int | Sequence[int] = 3,
+        stride: int = 1,
+        padding: int | None = None,
+        pool: bool = True,
         **training: Any,
     ) -> None:
         super().__init__(num_classes, **training)
         check_block_options(bn_position, dropout=dropout, output_dropout=output_dropout)
         if not channels:
             raise ValueError("`channels` must name at least one conv block, got []")
+        if len(image_size) not in LAYERS:
+            raise ValueError(
+                f"`image_size` must be (H, W) for images or (L,) for signals, got {tuple(image_size)}"
+            )
+        kernels = [kernel_size] * len(channels) if isinstance(kernel_size, int) else kernel_size
+        if len(kernels) != len(channels):
+            raise ValueError(
+                f"`kernel_size` lists {len(kernels)} kernels for {len(channels)} conv blocks"
+            )
         self.save_hyperparameters()
         self.rates = progressive_rates(dropout, len(channels), progressive_dropout)
-        height, width = image_size
-        blocks, previous = [], in_channels
-        for out_channels, rate in zip(channels, self.rates, strict=True):
-            pool = min(height, width) >= 2
+        sizes, blocks, previous = list(image_size), [], in_channels
+        for index, (out_channels, rate, kernel) in enumerate(
+            zip(channels, self.rates, kernels, strict=True)
+        ):
+            pad = kernel // 2 if padding is None else padding
+            for step in range(convs_per_block):
+                sizes = [
+                    conv_output_size(n, kernel, stride if step == 0 else 1, pad) for n in sizes
+                ]
+            if min(sizes) < 1:
+                raise ValueError(
+                    f"conv block {index + 1} shrinks the input to 0 (image_size "
+                    f"{tuple(image_size)}); use a smaller kernel_size or stride, more padding, "
+                    "or fewer blocks"
+                )
+            block_pools = pool and min(sizes) >= 2
             blocks.append(
                 conv_block(
                     previous,
@@ -137,13 +226,17 @@ class CNNClassifier(ClassifierModule):
                     batch_norm=batch_norm,
                     bn_position=bn_position,
                     activation=activation,
-                    pool=pool,
+                    pool=block_pools,
+                    dims=len(sizes),
+                    kernel_size=kernel,
+                    stride=stride,
+                    padding=padding,
                 )
             )
-            if pool:
-                height, width = height // 2, width // 2
+            if block_pools:
+                sizes = [n // 2 for n in sizes]
             previous = out_channels
-        widths = [previous * height * width, *head]
+        widths = [previous * math.prod(sizes), *head]
         dense = dense_stack(
             widths,
             dropout=dropout,
@@ -166,7 +259,7 @@ class CNNClassifier(ClassifierModule):
         return list(self.rates)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits for ``[B, C, H, W]`` images.
+        """Class logits for ``[B, C, H, W]`` images or ``[B, C, L]`` signals.
 
         Example:
             >>> model = CNNClassifier(1, (8, 8), 10, channels=(4,), head=(8,))

@@ -51,6 +51,7 @@ def _build_mlp(
         batch_norm=cfg.batch_norm,
         bn_position=cfg.bn_position,
         activation=cfg.activation,
+        residual=cfg.residual,
         **training,
     )
 
@@ -61,10 +62,10 @@ def _build_cnn(
     from lightreg.models.cnn import CNNClassifier
 
     cfg, reg = recipe.model, recipe.regularization
-    channels, height, width = input_shape
+    channels, *size = input_shape  # (C, H, W) images or (C, L) signals
     return CNNClassifier(
         in_channels=channels,
-        image_size=(height, width),
+        image_size=tuple(size),
         num_classes=num_classes,
         channels=list(cfg.channels),
         convs_per_block=cfg.convs_per_block,
@@ -75,6 +76,10 @@ def _build_cnn(
         batch_norm=cfg.batch_norm,
         bn_position=cfg.bn_position,
         activation=cfg.activation,
+        kernel_size=cfg.kernel_size,
+        stride=cfg.stride,
+        padding=cfg.padding,
+        pool=cfg.pool,
         **training,
     )
 
@@ -93,6 +98,9 @@ def _build_lstm(
         dropout=recipe.regularization.dropout,
         recurrent_dropout=cfg.recurrent_dropout,
         batch_norm=cfg.batch_norm,
+        readout=cfg.readout,
+        embedding=cfg.embedding,
+        steps=input_shape[0],  # (T, F) sequences
         **training,
     )
 
@@ -124,6 +132,8 @@ def build_model(recipe: Recipe, input_shape: tuple[int, ...], num_classes: int) 
         >>> recipe = Recipe(name="x", model={"type": "cnn", "channels": [4]})
         >>> type(build_model(recipe, input_shape=(1, 8, 8), num_classes=10)).__name__
         'CNNClassifier'
+        >>> build_model(recipe, input_shape=(1, 40), num_classes=10).features[0][0]  # a signal
+        Conv1d(1, 4, kernel_size=(3,), stride=(1,), padding=(1,), bias=False)
     """
     if recipe.model.type not in MODELS:
         raise ValueError(f"model.type {recipe.model.type!r} has no builder; known: {list(MODELS)}")

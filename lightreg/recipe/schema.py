@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from lightreg.optim import OPTIMIZER_NAMES
-from lightreg.presets import IMAGE_DATASETS
+from lightreg.presets import IMAGE_DATASETS, SIGNAL_DATASETS
 from lightreg.text import did_you_mean, short_repr
 
 MAX_WIDTH = 65_536
@@ -44,11 +44,16 @@ SEED_RANGE = (0, 2**32 - 1)
 """Seeds numpy, torch and Lightning all accept."""
 DIGITS_SHAPE = (8, 8, 1)
 """Height, width and channels of a ``digits`` image."""
+MNIST1D_SHAPE = (1, 40, 1)
+"""An MNIST-1D signal as augmentation sees it: an image of height 1, 40 steps, 1 channel."""
+SIGNAL_SHAPE = (1, 64, 1)
+"""Stand-in for a signals file whose shape cannot be read (the loader then reports why)."""
 
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
 Epochs = Annotated[int, Field(ge=0, le=MAX_EPOCHS)]
+Kernel = Annotated[int, Field(ge=1, le=64)]
 PresetName = Literal["none", "conservative", "moderate", "aggressive"]
 AugmentPreset = Literal["light", "moderate", "heavy"]
 
@@ -116,9 +121,11 @@ class DataConfig(Section):
         64
     """
 
-    dataset: Literal["digits", "breast_cancer", "wine", "image_folder", "csv"] = "digits"
+    dataset: Literal[
+        "digits", "breast_cancer", "wine", "mnist1d", "image_folder", "csv", "signals"
+    ] = "digits"
     path: UsablePath | None = Field(
-        None, description="Image folder root or CSV file (user data only)."
+        None, description="Image folder root, CSV file or .npz of signals (user data only)."
     )
     label_column: str = Field("label", description="CSV column holding the class label.")
     image_size: Annotated[int, Field(ge=4, le=1024)] = Field(
@@ -140,7 +147,7 @@ class DataConfig(Section):
                 f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g}; "
                 "expected under 0.9 so that training data remains"
             )
-        if self.dataset in ("image_folder", "csv"):
+        if self.dataset in ("image_folder", "csv", "signals"):
             if self.path is None:
                 raise ValueError(f"dataset '{self.dataset}' needs `path`")
             want_dir = self.dataset == "image_folder"
@@ -155,15 +162,37 @@ class DataConfig(Section):
         return self.dataset in IMAGE_DATASETS
 
     @property
+    def kind(self) -> Literal["image", "signal", "tabular"]:
+        """What the samples are: images, 1D signals or tabular rows.
+
+        Example:
+            >>> DataConfig(dataset="mnist1d").kind, DataConfig(dataset="wine").kind
+            ('signal', 'tabular')
+        """
+        if self.is_image:
+            return "image"
+        return "signal" if self.dataset in SIGNAL_DATASETS else "tabular"
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
-        """Height, width and channels of one image as augmentation sees it.
+        """Height, width and channels of one image as augmentation sees it; a signal ``[L, C]``
+        is an image of height 1.
 
         Example:
             >>> DataConfig(dataset="image_folder", path=".", image_size=16, channels=1).image_shape
             (16, 16, 1)
+            >>> DataConfig(dataset="mnist1d").image_shape
+            (1, 40, 1)
         """
         if self.dataset == "digits":
             return DIGITS_SHAPE
+        if self.dataset == "mnist1d":
+            return MNIST1D_SHAPE
+        if self.dataset == "signals":
+            from lightreg.data.datasets import npz_signal_shape
+
+            shape = npz_signal_shape(self.path) if self.path else None
+            return (1, *shape) if shape else SIGNAL_SHAPE
         return (self.image_size, self.image_size, self.channels)
 
 
@@ -183,14 +212,23 @@ class MLPConfig(_ModelBase):
 
     type: Literal["mlp"] = "mlp"
     hidden: list[Width] = Field(default_factory=lambda: [256, 128], max_length=MAX_LAYERS)
+    residual: bool = Field(
+        False, description="Add each hidden block's input to its output where the widths match."
+    )
 
 
 class CNNConfig(_ModelBase):
     """Conv-BN-activation-SpatialDropout blocks with pooling, then a dense head.
 
+    The same keys build 2D layers for images and 1D layers for signals. The paper's MNIST-1D
+    ``ConvBase`` is ``channels [25, 25, 25]``, ``convs_per_block 1``, ``kernel_size [5, 3, 3]``,
+    ``stride 2``, ``padding 1``, ``pool false``, ``head []``, ``batch_norm false``.
+
     Example:
         >>> CNNConfig().channels
         [32, 64]
+        >>> CNNConfig(channels=[8, 8], kernel_size=[5, 3]).kernel_size
+        [5, 3]
     """
 
     type: Literal["cnn"] = "cnn"
@@ -202,6 +240,25 @@ class CNNConfig(_ModelBase):
     progressive_dropout: bool = Field(
         True, description="Grow the dropout rate with depth, up to regularization.dropout."
     )
+    kernel_size: Kernel | list[Kernel] = Field(
+        3, description="Kernel side of every conv, or one per conv block."
+    )
+    stride: Annotated[int, Field(ge=1, le=16)] = Field(
+        1, description="Stride of each block's first conv."
+    )
+    padding: Annotated[int, Field(ge=0, le=64)] | None = Field(
+        None, description="Zero padding of every conv; null = kernel_size // 2."
+    )
+    pool: bool = Field(True, description="Max-pool by 2 after each block while the maps allow.")
+
+    @model_validator(mode="after")
+    def _one_kernel_per_block(self) -> CNNConfig:
+        if isinstance(self.kernel_size, list) and len(self.kernel_size) != len(self.channels):
+            raise ValueError(
+                f"kernel_size lists {len(self.kernel_size)} kernels for {len(self.channels)} "
+                "conv blocks (channels); give one per block, or a single number"
+            )
+        return self
 
 
 class LSTMConfig(Section):
@@ -219,7 +276,14 @@ class LSTMConfig(Section):
         None, description="Variational dropout on h; None = regularization.dropout."
     )
     batch_norm: bool = Field(
-        False, description="BatchNorm on the last hidden state (redundant with LayerNorm)."
+        False, description="BatchNorm on the readout (redundant with LayerNorm)."
+    )
+    readout: Literal["last", "mean", "flatten"] = Field(
+        "last", description="What the head reads: the last hidden state, the mean, every step."
+    )
+    embedding: Width | None = Field(
+        None,
+        description="Per-step linear layer before the LSTM (for signals with few channels).",
     )
 
 
@@ -416,7 +480,7 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _check_model_fits_data(self) -> Recipe:
-        if self.model.type != "mlp" and not self.data.is_image:
+        if self.model.type != "mlp" and self.data.kind == "tabular":
             raise ValueError(
                 f"model.type '{self.model.type}' needs image data; data.dataset "
                 f"'{self.data.dataset}' is tabular (use model.type 'mlp')"
