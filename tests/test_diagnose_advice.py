@@ -107,3 +107,12 @@ def test_patch_uses_the_same_changes_as_the_text(tmp_path) -> None:
 def test_patch_refuses_to_descend_into_a_value() -> None:
     with pytest.raises(ValueError, match="not a mapping"):
         apply_changes({"optim": 3}, [Change(("optim", "lr"), None, 0.1)])
+
+
+@pytest.mark.parametrize(
+    ("dataset", "augmented"), [("mnist1d", True), ("digits", True), ("wine", False)]
+)
+def test_augmentation_is_prescribed_for_images_and_signals_not_tables(dataset, augmented) -> None:
+    recipe = {**RECIPE, "data": {"dataset": dataset}}
+    keys = {c.key for c in prescribe(OVERFIT, recipe, "recipe").changes}
+    assert (("regularization", "augment") in keys) is augmented

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lightreg.diagnose.rules import Judgement, Thresholds
-from lightreg.presets import IMAGE_DATASETS, PRESETS
+from lightreg.presets import AUGMENTABLE_DATASETS, PRESETS
 
 ConfigSource = Literal["recipe", "hparams"] | None
 
@@ -204,7 +204,7 @@ class _Config:
             return section[path[1]]
         regularization = self._section("regularization")
         preset = PRESETS.get(str(regularization.get("preset")), {}).get(path[0], {})
-        if path[1] in preset and (path[1] != "augment" or self.is_image):
+        if path[1] in preset and (path[1] != "augment" or self.augmentable):
             return preset[path[1]]
         return RECIPE_DEFAULTS.get(path)
 
@@ -213,8 +213,9 @@ class _Config:
         return value if isinstance(value, dict) else {}
 
     @property
-    def is_image(self) -> bool:
-        return self._section("data").get("dataset", "digits") in IMAGE_DATASETS
+    def augmentable(self) -> bool:
+        """Whether the recipe's data take augmentation (images and signals)."""
+        return self._section("data").get("dataset", "digits") in AUGMENTABLE_DATASETS
 
     @property
     def model_type(self) -> str:
@@ -257,7 +258,7 @@ def _suggested_patience(epochs: int) -> int:
 
 def _more_regularization(cfg: _Config, severe: bool) -> None:
     augment = cfg.value("augment")
-    applicable = cfg.is_image if cfg.is_recipe else augment in (None, False, "none")
+    applicable = cfg.augmentable if cfg.is_recipe else augment in (None, False, "none")
     if applicable and (augment is None or isinstance(augment, str | bool)):
         stronger = {"light": "moderate", "moderate": "heavy" if severe else None, "heavy": None}
         new = stronger.get(augment, "moderate") if isinstance(augment, str) else "moderate"
