@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import typer
 
+from lightreg.cli import autofit as autofit_command
 from lightreg.cli import diagnose as diagnose_command
 from lightreg.cli import fit as fit_command
 from lightreg.cli import sweep as sweep_command
@@ -28,6 +29,7 @@ app.command("fit")(fit_command.fit)
 app.command("validate")(validate_command.validate)
 app.command("diagnose")(diagnose_command.diagnose)
 app.command("sweep")(sweep_command.sweep)
+app.command("autofit")(autofit_command.autofit)
 app.add_typer(recipes_app, name="recipes")
 
 

@@ -63,7 +63,7 @@ def fit(
     from lightreg.runner import ResumeError, RunDirError, RunInterrupted
     from lightreg.runner import fit as run_fit
 
-    _route_library_warnings()
+    route_library_warnings()
     try:
         result = run_fit(resolved, resume=resume)
     except (DataError, ResumeError, RunDirError) as exc:
@@ -77,7 +77,7 @@ def fit(
         print_summary(out, resolved, result)
 
 
-def _route_library_warnings() -> None:
+def route_library_warnings() -> None:
     """Show the library's ``lightreg`` log warnings (e.g. OverfittingMonitor) as rich lines."""
     from rich.logging import RichHandler
 

@@ -356,6 +356,7 @@ def fit(
     *,
     resume: str | Path | None = None,
     extra_callbacks: Sequence[Callback] = (),
+    test: bool = True,
 ) -> FitResult | None:
     """Train ``recipe``, then evaluate the best weights on the train (clean) and test splits.
 
@@ -363,6 +364,9 @@ def fit(
         recipe: the validated recipe.
         resume: a run's version directory to continue from its ``last.ckpt``.
         extra_callbacks: more Lightning callbacks for the Trainer.
+        test: score the test split too. ``False`` leaves it untouched (nothing ``test_*`` in the
+            result or ``metrics.csv``), for callers that choose among runs on validation scores
+            and call :func:`evaluate_test` once, on the chosen run (``lightreg autofit``).
 
     Returns:
         The result on global rank zero; None on other ranks.
@@ -380,7 +384,7 @@ def fit(
         if claimed_here:  # the DDP ranks that Lightning starts inherit the environment
             os.environ[VERSION_ENV] = run_dir.name.removeprefix("version_")
         try:
-            run, best, final = _steps(recipe, run_dir, start, extra_callbacks)
+            run, best, final = _steps(recipe, run_dir, start, extra_callbacks, test)
         except BaseException:
             if claimed_here:
                 with contextlib.suppress(OSError):
@@ -397,6 +401,7 @@ def _steps(
     run_dir: Path,
     start: _ResumePoint | None,
     extra_callbacks: Sequence[Callback],
+    test: bool,
 ) -> tuple[_Run, _Best, dict[str, float]]:
     """Build, write the run files, train, find the best weights, evaluate them."""
     try:
@@ -404,7 +409,7 @@ def _steps(
         _write_run_files(run, start)
         _train(run, start)
         best = _best_weights(run.trainer)
-        return run, best, _evaluate(run, best)
+        return run, best, _evaluate(run, best, test)
     except OSError as exc:
         if not _is_storage_error(exc, run_dir):
             raise
@@ -477,10 +482,11 @@ def _best_checkpoint(trainer: pl.Trainer) -> ModelCheckpoint:
     return next(c for c in trainer.checkpoint_callbacks if getattr(c, "filename", None) == stem)
 
 
-def _evaluate(run: _Run, best: _Best) -> dict[str, float]:
-    """Score the best weights on the training split (no augmentation) and the test split."""
+def _evaluate(run: _Run, best: _Best, test: bool) -> dict[str, float]:
+    """Score the best weights on the training split (no augmentation) and, if asked, the test split."""
     final: dict[str, float] = {}
-    for prefix, loader in (("train_eval", run.datamodule.train_eval_dataloader()), ("test", None)):
+    splits = [("train_eval", run.datamodule.train_eval_dataloader()), ("test", None)]
+    for prefix, loader in splits if test else splits[:1]:
         run.model.test_prefix = prefix
         data = {"dataloaders": loader} if loader is not None else {"datamodule": run.datamodule}
         results = run.trainer.test(
@@ -488,6 +494,53 @@ def _evaluate(run: _Run, best: _Best) -> dict[str, float]:
         )
         final.update({k: float(v) for k, v in (results[0] if results else {}).items()})
     return final
+
+
+def evaluate_test(run_dir: Path) -> dict[str, float]:
+    """Score a finished run's best weights on the test split; for a run fit with ``test=False``.
+
+    The weights are those of ``best.ckpt`` (the best epoch by ``early_stopping.monitor``, the
+    weights ``fit`` scores), or of ``last.ckpt`` when the run never saved a best one. The run is
+    rebuilt from its ``recipe.yaml`` on one device; nothing is written into ``run_dir``.
+
+    Raises:
+        ResumeError: when ``run_dir`` holds no checkpoint or no ``recipe.yaml``.
+
+    Example:
+        >>> evaluate_test(Path("runs/mlp/version_0"))["test_acc"]  # doctest: +SKIP
+        0.93
+    """
+    from lightreg.recipe import load_recipe
+
+    checkpoint = next(
+        (
+            run_dir / name
+            for name in (BEST_CHECKPOINT, LAST_CHECKPOINT)
+            if (run_dir / name).is_file()
+        ),
+        None,
+    )
+    if checkpoint is None or not (run_dir / RECIPE_FILE).is_file():
+        raise ResumeError(f"{run_dir}: no checkpoint and recipe.yaml of a finished run to score")
+    recipe = load_recipe(run_dir / RECIPE_FILE)
+    one_device = recipe.trainer.model_copy(
+        update={"devices": 1, "num_nodes": 1, "strategy": "auto", "enable_progress_bar": False}
+    )
+    recipe = recipe.model_copy(update={"trainer": one_device})
+    with _process_state_kept():
+        _quiet_lightning()
+        pl.seed_everything(recipe.seed, workers=True, verbose=False)
+        datamodule = build_datamodule(recipe)
+        model = build_module(recipe, datamodule)
+        trainer = build_trainer(recipe, [], build_callbacks(recipe, run_dir), run_dir)
+        results = trainer.test(
+            model,
+            datamodule=datamodule,
+            ckpt_path=str(checkpoint),
+            verbose=False,
+            weights_only=True,
+        )
+    return {key: float(value) for key, value in (results[0] if results else {}).items()}
 
 
 def _summarize(

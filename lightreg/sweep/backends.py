@@ -55,6 +55,9 @@ class SweepInterrupted(Exception):
 class Job:
     """One run to do: a configuration's recipe, and the run folder to continue, if any.
 
+    ``test=False`` trains without scoring the test split (``lightreg autofit`` scores it once,
+    at the end, for the run it selects).
+
     Example:
         >>> Job("none", Recipe(name="mlp-none")).resume is None
         True
@@ -63,6 +66,7 @@ class Job:
     slug: str
     recipe: Recipe
     resume: Path | None = None
+    test: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def run_job(job: Job, threads: int | None = None) -> JobResult:
 
         torch.set_num_threads(threads)
     try:
-        result = fit(job.recipe, resume=job.resume)
+        result = fit(job.recipe, resume=job.resume, test=job.test)
     except RunInterrupted:
         raise SweepInterrupted() from None
     except Exception as exc:

@@ -206,8 +206,14 @@ def _combinations(
     return result
 
 
-def _single_process(recipe: Recipe) -> list[str]:
-    """Sweep runs train in one process each: multi-device strategies would relaunch the sweep."""
+def single_process_problems(recipe: Recipe) -> list[str]:
+    """Why ``recipe`` cannot train as one run of a sweep or autofit (multi-device strategies would
+    relaunch the calling process), one line per problem.
+
+    Example:
+        >>> single_process_problems(Recipe(name="x", trainer={"devices": 2}))
+        ['trainer.devices: a sweep run uses one device, got 2']
+    """
     devices = recipe.trainer.devices
     one = devices == 1 or (isinstance(devices, list) and len(devices) == 1)
     problems = [] if one else [f"trainer.devices: a sweep run uses one device, got {devices!r}"]
@@ -296,7 +302,7 @@ def plan_sweep(
             for line in exc.problems:
                 failures.setdefault(line, []).append(slug)
             continue
-        for line in _single_process(recipe):
+        for line in single_process_problems(recipe):
             failures.setdefault(line, []).append(slug)
         configurations.append(Configuration(slug, extra, recipe, _fingerprint(recipe)))
     if failures:
