@@ -4,6 +4,7 @@ Example:
     $ lightreg diagnose lightning_logs/
     $ lightreg diagnose runs/mlp/version_3 --write-recipe next.yaml
     $ lightreg diagnose logs/ --json --fail-on overfitting,diverging
+    $ lightreg diagnose runs/mlp/version_3/best.ckpt        # the weights' spectra
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 
 from lightreg.cli.console import VERDICT_STYLE, err, out, safe, user_error
+from lightreg.cli.diagnose_weights import diagnose_weights_command, weights_mode
 from lightreg.diagnose.engine import (
     DiagnoseConfig,
     DiagnoseReport,
@@ -183,6 +185,29 @@ def _write_pngs(report: DiagnoseReport, png: Path, force: bool) -> None:
     err.print(f"wrote {len(written)} PNG(s) to {safe(png)}", highlight=False)
 
 
+def _report_problems(target: Path, force: bool) -> list[str]:
+    """Why ``--report FILE.html`` cannot be written: it exists (without --force), no folder."""
+    if target.exists() and not force:
+        return [f"--report: {target} exists (use --force to overwrite)"]
+    if not target.parent.is_dir():
+        return [f"--report: {target}: cannot write (no folder {target.parent})"]
+    return []
+
+
+def _write_report(report: DiagnoseReport, paths: list[Path], target: Path, force: bool) -> None:
+    from lightreg.diagnose.report import ReportEntry, write_report
+
+    entries = [ReportEntry(d.run.path, d.run, d) for d in report.diagnoses]
+    title = "lightreg diagnose: " + ", ".join(str(path) for path in paths)
+    try:
+        write_report(target, entries, title=title, overwrite=force)
+    except FileExistsError:
+        user_error([f"--report: {target} exists (use --force to overwrite)"])
+    except OSError as error:
+        user_error([f"--report: {target}: cannot write ({error.strerror or error})"])
+    err.print(f"wrote {safe(target)} ({len(entries)} run(s))", highlight=False)
+
+
 def _with_cli_remedy(report: DiagnoseReport) -> DiagnoseReport:
     """Size refusals say which option raises the limit, instead of the library's field name."""
 
@@ -199,10 +224,21 @@ def _with_cli_remedy(report: DiagnoseReport) -> DiagnoseReport:
 def diagnose(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Run folders, log files, or folders holding runs.", show_default=False),
+        typer.Argument(
+            help="Run folders, log files, folders holding runs, or checkpoints (.ckpt/.pt/.pth).",
+            show_default=False,
+        ),
     ],
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document to stdout, nothing else.")
+    ] = False,
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights",
+            help="Read the PATHs' weights (.ckpt/.pt/.pth files, or a run folder's best "
+            "checkpoint): per-layer spectra; implied when every PATH is such a file.",
+        ),
     ] = False,
     plot: Annotated[
         bool, typer.Option("--plot", help="Draw each run's curves (always for a single run).")
@@ -229,9 +265,19 @@ def diagnose(
             metavar="OUT.yaml",
         ),
     ] = None,
+    report_html: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write one self-contained HTML page (curves, verdicts) for all runs.",
+            metavar="FILE.html",
+        ),
+    ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Let --write-recipe and --png overwrite existing files."),
+        typer.Option(
+            "--force", help="Let --write-recipe, --png and --report overwrite existing files."
+        ),
     ] = False,
     train_metric: Annotated[
         str | None, typer.Option(help="Training loss name (overrides detection).")
@@ -267,9 +313,28 @@ def diagnose(
     """Judge training logs: overfitting, underfitting, good fit, diverging, still improving.
 
     Reads Lightning CSVLogger folders, TensorBoard event files, Keras CSV histories, MLflow runs.
+    Given checkpoint files (.ckpt/.pt/.pth) or --weights, reads each Linear/Conv layer's
+    spectrum instead (power-law alpha, spectral norm, stable rank): see docs/weights.md.
     Exit codes: 0 done, 1 a --fail-on verdict was found, 2 bad arguments, nothing readable,
-    or a --png/--write-recipe file that exists (without --force) or cannot be written.
+    or a --png/--write-recipe/--report file that exists (without --force) or cannot be written.
     """
+    logs_only = {
+        "--plot": plot,
+        "--png": png is not None,
+        "--fail-on": fail_on is not None,
+        "--write-recipe": write_recipe is not None,
+        "--report": report_html is not None,
+        "--force": force,
+        "--train-metric": train_metric is not None,
+        "--val-metric": val_metric is not None,
+        "--gl-threshold": gl_threshold is not None,
+        "--min-epochs": min_epochs is not None,
+        "--max-file-mb": max_file_mb != MAX_FILE_BYTES / 2**20,
+        "--threshold": bool(threshold),
+    }
+    if weights_mode(paths, weights, logs_only):
+        diagnose_weights_command(paths, json_output)
+        return
     fail_verdicts, problems = _parse_fail_on(fail_on)
     thresholds, threshold_problems = _parse_thresholds(threshold or [], gl_threshold, min_epochs)
     problems += threshold_problems
@@ -280,6 +345,8 @@ def diagnose(
         problems += _png_dir_problems(png)
     if write_recipe is not None and write_recipe.exists() and not force:
         problems.append(f"--write-recipe: {write_recipe} exists (use --force to overwrite)")
+    if report_html is not None:
+        problems += _report_problems(report_html, force)
     if problems or thresholds is None:
         user_error(problems)
     config = DiagnoseConfig(thresholds, train_metric, val_metric, int(max_file_mb * 2**20))
@@ -299,6 +366,8 @@ def diagnose(
         _write_pngs(report, png, force)
     if write_recipe is not None:
         _write_recipe(report, write_recipe, force)
+    if report_html is not None:
+        _write_report(report, paths, report_html, force)
     if json_output:
         typer.echo(_json_document(report))
     else:

@@ -116,3 +116,49 @@ def test_augmentation_is_prescribed_for_images_and_signals_not_tables(dataset, a
     recipe = {**RECIPE, "data": {"dataset": dataset}}
     keys = {c.key for c in prescribe(OVERFIT, recipe, "recipe").changes}
     assert (("regularization", "augment") in keys) is augmented
+
+
+ENDED = Evidence(
+    epochs=50, best_epoch=49, lr_metric="lr-SGD", final_lr=1e-6, peak_lr=0.1, schedule_ended=True
+)
+ENDED_IMPROVING = Judgement("still_improving", ENDED, ("falling",))
+
+
+def test_an_ended_schedule_is_stretched_with_the_epochs() -> None:
+    hparams = {"epochs": 50, "scheduler": {"T_max": 50}}
+    assert prescribe(ENDED_IMPROVING, hparams, "hparams").lines() == [
+        "epochs 50 -> 100 (stretch the lr schedule with it: lr-SGD had annealed to 1e-06)",
+        "scheduler.T_max 50 -> 100 (the schedule's horizon, with the epochs)",
+    ]
+
+
+def test_a_recipe_cosine_schedule_follows_max_epochs() -> None:
+    recipe = {"optim": {"scheduler": "cosine"}, "trainer": {"max_epochs": 40}}
+    assert prescribe(ENDED_IMPROVING, recipe, "recipe").lines() == [
+        "trainer.max_epochs 40 -> 80 (the cosine schedule stretches with it: lr-SGD had "
+        "annealed to 1e-06)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("config", "source"),
+    [
+        ({"epochs": 50}, "hparams"),  # the scheduler's horizon is not in the hparams
+        ({"optim": {"scheduler": "plateau"}}, "recipe"),  # ReduceLROnPlateau has no horizon
+        (
+            {
+                "optim": {"scheduler": "plateau"},
+                "model": {"type": "lstm_layernorm", "hidden_size": 64},
+            },
+            "recipe",
+        ),  # a recipe has no horizon key: its width is none
+        (None, None),
+    ],
+)
+def test_an_ended_schedule_without_a_horizon_is_not_just_more_epochs(config, source) -> None:
+    p = prescribe(ENDED_IMPROVING, config, source)
+    assert p.changes == ()
+    (hint,) = p.hints
+    assert hint.startswith("lr-SGD had annealed to 1e-06 (0.001% of its peak 0.1)")
+    assert "max_epochs and the scheduler's horizon together" in hint
+    assert hint.endswith("or accept this result")

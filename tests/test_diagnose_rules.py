@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 
-from lightreg.diagnose.metrics import Curves
-from lightreg.diagnose.rules import Thresholds, judge, relative_slope
+from lightreg.diagnose.engine import diagnose, diagnose_paths
+from lightreg.diagnose.metrics import RECIPE_CLASS_COUNTS, Curves, select_curves
+from lightreg.diagnose.rules import VERDICTS, Thresholds, judge, relative_slope
+from lightreg.diagnose.run import Run
 
 
 def curves(train, val, train_acc=None, val_acc=None, comparable=True) -> Curves:
@@ -149,3 +153,210 @@ def test_threshold_overrides_are_validated() -> None:
         Thresholds().with_overrides({"min_epochs": "2.5"})
     with pytest.raises(ValueError, match="`strip` must be > 0"):
         Thresholds(strip=0)
+
+
+# --- issue 13: verdicts that know noise ---------------------------------------------------------
+
+FLAT_ACC = [0.70, 0.71, 0.70, 0.71, 0.70, 0.71]
+
+
+@pytest.mark.parametrize(
+    ("train", "val", "verdict"),
+    [
+        # Single-batch samples ending on a noisy high value: 0.03 after a minimum of 0.008.
+        (
+            [0.02, 0.011, 0.008, 0.014, 0.009, 0.03],
+            [0.05, 0.045, 0.044, 0.043, 0.044, 0.043],
+            "good_fit",
+        ),
+        # 9.8 after 1.9, no validation, no trend: nothing supports a verdict.
+        ([3.5, 2.4, 4.1, 1.9, 2.8, 9.8], None, "insufficient_data"),
+        # Ends above its start and 2x its minimum, but inside the series' own noise.
+        ([1.0, 0.3, 1.7, 0.4, 1.5, 0.35, 1.2, 1.6], None, "insufficient_data"),
+    ],
+)
+def test_a_noisy_high_end_is_not_divergence(train, val, verdict: str) -> None:
+    judgement = judge(curves(train, val))
+    assert judgement.verdict == verdict, judgement.reasons
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        [1.0, 0.5, 0.6, 3.0, 40.0],  # blew up over the last two epochs
+        [1.3, 0.7, 0.5, 0.45, 0.5, 0.46, 9.0, 9.2, 9.1],  # jumped to a high plateau and stayed
+    ],
+)
+def test_a_sustained_rise_far_above_the_noise_is_divergence(train) -> None:
+    assert judge(curves(train, None)).verdict == "diverging"
+
+
+@pytest.mark.parametrize(
+    "val",
+    [
+        [0.74, 0.72, 0.76, 0.71, 0.73, 0.69],  # least squares: -1.2 %/epoch; a bounce
+        [0.72, 0.72, 0.73, 0.72, 0.73, 0.66],  # least squares: -1.7 %/epoch; one low last point
+    ],
+)
+def test_a_bounce_in_the_noise_band_is_not_still_improving(val) -> None:
+    train = [1.0, 0.7, 0.6, 0.55, 0.52, 0.5]
+    acc = [0.6, 0.7, 0.72, 0.73, 0.74, 0.75]
+    judgement = judge(curves(train, val, acc, FLAT_ACC))
+    assert judgement.verdict == "good_fit", judgement.reasons
+
+
+def test_a_noisy_but_significant_fall_is_still_improving() -> None:
+    # 2 %/epoch down with noise; epoch 8 is above epoch 7, so the last five do not fall at every
+    # step: Mann-Kendall S = -8 of 10 pairs, p = 0.043.
+    wiggle = [0.004, -0.005, 0.003, -0.004, 0.005, -0.003, 0.004, -0.005, 0.016, 0.004]
+    val = [1.0 - 0.02 * epoch + w for epoch, w in enumerate(wiggle)]
+    judgement = judge(curves([v - 0.05 for v in val], val))
+    assert judgement.verdict == "still_improving", judgement.reasons
+    assert "Mann-Kendall" in judgement.reasons[0]
+
+
+COSINE_LR = [0.1 * (1 + math.cos(math.pi * step / 9)) / 2 for step in range(10)]  # 0.1 -> 0
+
+
+def test_an_annealed_schedule_is_named_in_the_still_improving_reason() -> None:
+    val = [1.0 - 0.02 * epoch for epoch in range(10)]
+    scripted = curves([v - 0.05 for v in val], val)
+    scripted.lr_metric, scripted.lr = "lr-Adam", dict(enumerate(COSINE_LR))
+    judgement = judge(scripted)
+    assert judgement.verdict == "still_improving"
+    assert judgement.evidence.schedule_ended
+    assert judgement.evidence.peak_lr == pytest.approx(0.1) and judgement.evidence.final_lr == 0.0
+    assert "lr-Adam had annealed to 0 (0% of its peak 0.1)" in judgement.reasons[0]
+
+
+def test_a_constant_learning_rate_has_not_ended() -> None:
+    scripted = curves([1.0, 0.9, 0.8], [1.0, 0.9, 0.8])
+    scripted.lr_metric, scripted.lr = "lr-SGD", {0: 0.1, 5: 0.1, 9: 0.1}
+    assert judge(scripted).evidence.schedule_ended is False
+
+
+@pytest.mark.parametrize(
+    ("train", "num_classes", "verdict", "reason"),
+    [
+        (
+            [2.31, 2.30, 2.305, 2.302, 2.301, 2.303],
+            10,
+            "underfitting",
+            "chance level ln(10) = 2.303",
+        ),
+        ([2.31, 2.30, 2.305, 2.302, 2.301, 2.303], None, "insufficient_data", "no validation loss"),
+        ([2.31, 1.2, 0.8, 0.6, 0.5, 0.45], 10, "insufficient_data", "no validation loss"),
+    ],
+)
+def test_without_validation_only_chance_level_underfits(
+    train, num_classes, verdict, reason
+) -> None:
+    scripted = curves(train, None)
+    scripted.num_classes = num_classes
+    judgement = judge(scripted)
+    assert judgement.verdict == verdict
+    assert reason in judgement.reasons[0]
+
+
+# --- what the run carries besides its losses: learning rate, class count ------------------------
+
+
+@pytest.mark.parametrize(
+    ("run", "lr_metric"),
+    [
+        (Run("r", "lightning_csv", step_series={"lr-Adam": {9: 0.1, 19: 0.05}}), "lr-Adam"),
+        (
+            Run(
+                "r",
+                "tensorboard",
+                step_series={
+                    "lr-SGD/pg2": {0: 0.2},
+                    "lr-SGD/pg1": {0: 0.1},
+                    "lr-SGD/pg1-momentum": {0: 0.9},
+                },
+            ),
+            "lr-SGD/pg1",
+        ),
+        (Run("r", "keras_csv", {"loss": {0: 1.0}, "learning_rate": {0: 0.01}}), "learning_rate"),
+        (Run("r", "keras_csv", {"loss": {0: 1.0}, "lr": {0: 0.01}}), "lr"),
+        (Run("r", "lightning_csv", step_series={"lr-Adam-momentum": {0: 0.9}}), None),
+    ],
+)
+def test_the_learning_rate_is_found(run: Run, lr_metric: str | None) -> None:
+    found = select_curves(run)
+    assert found.lr_metric == lr_metric
+    if lr_metric is not None:
+        assert found.lr == {**run.series, **run.step_series}[lr_metric]
+
+
+@pytest.mark.parametrize(
+    ("config", "source", "num_classes"),
+    [
+        ({"num_classes": 10}, "hparams", 10),
+        ({"model": {"n_classes": 3}}, "hparams", 3),
+        ({"classes": ["cat", "dog"]}, "hparams", None),  # a list of names, not a count
+        ({"num_classes": 1}, "hparams", None),  # one class has no chance level
+        ({"data": {"dataset": "wine"}}, "recipe", 3),
+        ({"data": {"dataset": "csv"}}, "recipe", None),  # known only once the file is read
+        ({}, "recipe", 10),  # the recipe's default dataset is digits
+        (None, None, None),
+    ],
+)
+def test_the_class_count_comes_from_hparams_or_recipe(config, source, num_classes) -> None:
+    run = Run("r", "lightning_csv", {"train_loss": {0: 2.3}}, config=config, config_source=source)
+    assert select_curves(run).num_classes == num_classes
+
+
+@pytest.mark.parametrize("dataset", ["digits", "wine", "breast_cancer", "mnist1d"])
+def test_recipe_class_counts_match_the_data(dataset: str, tmp_path: Path) -> None:
+    from lightreg.data.datasets import load_mnist1d, load_samples
+
+    if dataset == "mnist1d":
+        samples = load_mnist1d(tmp_path, num_samples=100)
+    else:
+        samples = load_samples(dataset)
+    assert RECIPE_CLASS_COUNTS[dataset] == samples.num_classes
+    assert set(RECIPE_CLASS_COUNTS) == {"digits", "wine", "breast_cancer", "mnist1d"}
+
+
+def test_a_run_without_validation_at_chance_level_underfits_end_to_end() -> None:
+    flat = {epoch: math.log(10) + 0.002 * (-1) ** epoch for epoch in range(8)}
+    run = Run(
+        "r",
+        "lightning_csv",
+        {"train_loss": flat},
+        config={"num_classes": 10},
+        config_source="hparams",
+    )
+    assert diagnose(run).verdict == "underfitting"
+
+
+# --- the noise-aware fixtures: the folder above each case names its verdict ----------------------
+
+NOISY = Path(__file__).parent / "fixtures" / "noisy_verdicts"
+NOISY_CASES = sorted(str(path.parent.relative_to(NOISY)) for path in NOISY.rglob("metrics.csv"))
+
+
+def test_every_noisy_fixture_gets_its_verdict() -> None:
+    report = diagnose_paths([NOISY])
+    assert report.errors == [] and report.empty_paths == []
+    got = {d.run.path: d.verdict for d in report.diagnoses}
+    assert got == {case: case.split("/")[0] for case in NOISY_CASES}
+    assert len(got) == 12 and {path.split("/")[0] for path in got} == set(VERDICTS)
+
+
+def test_a_real_run_whose_cosine_schedule_ended_is_not_told_to_double_its_epochs() -> None:
+    (d,) = diagnose_paths([NOISY / "still_improving" / "cosine_ended"]).diagnoses
+    assert d.evidence.lr_metric == "lr-Adam" and d.evidence.schedule_ended
+    assert d.prescription.changes == ()
+    assert d.prescription.hints[0].startswith("lr-Adam had annealed to 1.14e-05 (3.8% of its peak")
+
+
+def test_every_threshold_is_documented_with_its_default() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### Verdicts and their rules", 1)[1].split("\n### ", 1)[0]
+    for f in dataclasses.fields(Thresholds):
+        rows = [line for line in section.splitlines() if line.startswith(f"| `{f.name}`")]
+        rows += [line for line in section.splitlines() if f", `{f.name}` |" in line]
+        assert len(rows) == 1, f.name
+        assert f"{f.default:g}" in rows[0].split("|")[2], (f.name, rows[0])

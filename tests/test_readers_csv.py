@@ -111,7 +111,7 @@ def test_recipe_yaml_is_preferred_and_bad_config_costs_only_the_config(tmp_path:
         (b"", "empty file"),
         (b"\x00\x01PK\x03\x04garbage", "not a metrics log: binary data"),
         (b"Epoch 1 finished, loss went down nicely\n", "not a metrics log: plain text"),
-        (b"name,value\nlr,0.1\n", "not a metrics log: CSV without an epoch or step column"),
+        (b"name,value\nlr,0.1\n", "not a metrics log: 1 of 2 columns hold numbers"),
     ],
 )
 def test_broken_metrics_csv_is_an_error_and_other_runs_are_still_read(

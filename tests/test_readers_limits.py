@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from lightreg.diagnose.engine import DiagnoseConfig, diagnose_paths
 from lightreg.diagnose.readers import read_runs, series
 from lightreg.diagnose.readers.crc32c import masked_crc32c
-from lightreg.diagnose.readers.series import IGNORED, split_points
+from lightreg.diagnose.readers.series import IGNORED, epochs_at_steps, split_points
 from lightreg.diagnose.readers.table import to_float
 
 FIXTURES = Path(__file__).parent / "fixtures" / "readers"
@@ -198,8 +198,9 @@ def _whole_file_lightning_csv(path: Path) -> tuple[dict, dict]:
             out_series[name] = epochs
         if steps is not None:
             out_steps[name] = steps
-    if out_steps and epoch_of_step:
-        out_steps["epoch"] = epoch_of_step
+    steps = sorted({step for points in out_steps.values() for step in points})
+    if epoch_mapping := epochs_at_steps(steps, epoch_of_step):
+        out_steps["epoch"] = epoch_mapping
     return out_series, out_steps
 
 

@@ -44,7 +44,8 @@ def test_mlflow_epoch_metric_maps_steps_and_nested_keys_keep_slash(tmp_path: Pat
     assert (run.path, run.format) == ("1/abc", "mlflow")
     val = run.series["val/loss"]
     assert (val[0], val[1], math.isnan(val[2])) == (0.9, 0.7, True)
-    assert run.step_series == {"train_loss_step": {10: 2.0, 20: 1.5}}  # no step shared with epoch
+    assert run.step_series["train_loss_step"] == {10: 2.0, 20: 1.5}  # no step shared with epoch
+    assert run.step_series["epoch"] == {10: 0, 20: 0}  # epoch 0 ends at step 49
     assert run.config == {"lr": "0.01", "run_name": "brave-fox"} and run.config_source == "hparams"
 
 

@@ -132,7 +132,8 @@ def test_several_files_merge_and_value_belongs_to_latest_epoch(tmp_path: Path) -
     (tmp_path / EVENTS.replace(".0", ".1")).write_bytes(_file([_event("test_loss", 30, 0.25)]))
     run = read_runs([tmp_path])[0][0]
     assert run.series == {"val_loss": {0: 2.0, 1: 1.0, 2: 0.5}, "test_loss": {2: 0.25}}
-    assert run.step_series == {"lr": pytest.approx({5: 0.1, 15: 0.1})}
+    assert run.step_series["lr"] == pytest.approx({5: 0.1, 15: 0.1})
+    assert run.step_series["epoch"] == {5: 0, 15: 1}  # each step: the epoch ending at or after it
 
 
 def test_bad_crc_record_is_skipped_and_truncated_tail_kept_before(tmp_path: Path) -> None:

@@ -60,7 +60,8 @@ def test_override_errors_are_listed_together() -> None:
         "unknown threshold 'zzz'; known: min_epochs, gl_threshold, overfit_patience, acc_gap, "
         "severe_gl, severe_acc_gap, trend_window, improving_slope, plateau_slope, "
         "underfit_ratio, underfit_acc, underfit_gap, near_perfect_acc, near_zero_loss, "
-        "diverge_ratio, strip; "
+        "diverge_ratio, strip, trend_alpha, improving_noise, noise_window, diverge_points, "
+        "diverge_noise, lr_annealed, chance_tolerance; "
         "threshold 'gl_threshold' needs a number, got 'abc'; "
         "unknown threshold 'min_epoch'; did you mean 'min_epochs'?"
     )
@@ -70,17 +71,36 @@ def test_float_override_keeps_its_fraction() -> None:
     assert Thresholds().with_overrides({"gl_threshold": "2.5"}).gl_threshold == 2.5
 
 
+def test_noise_thresholds_may_be_zero_and_fractions_may_be_one() -> None:
+    t = Thresholds(improving_noise=0.0, diverge_noise=0.0, trend_alpha=1.0, lr_annealed=1.0)
+    assert (t.improving_noise, t.diverge_noise, t.trend_alpha, t.lr_annealed) == (0, 0, 1, 1)
+
+
+def test_new_threshold_errors() -> None:
+    with pytest.raises(ValueError) as info:
+        Thresholds(trend_alpha=1.5, lr_annealed=0.0, noise_window=0, diverge_noise=-1.0)
+    assert str(info.value) == (
+        "`noise_window` must be > 0, got 0; `lr_annealed` must be > 0, got 0.0; "
+        "`diverge_noise` must be >= 0, got -1.0; `trend_alpha` must be <= 1, got 1.5"
+    )
+    assert Thresholds().with_overrides({"diverge_points": "3"}).diverge_points == 3
+    with pytest.raises(ValueError, match="'diverge_points' needs an integer"):
+        Thresholds().with_overrides({"diverge_points": "2.5"})
+
+
 # --- relative_slope ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("points", "expected"),
     [
-        ([(0, 1.5), (1, 0.5)], -1.0),  # slope -1, mean |value| 1
-        ([(0, 2.0), (1, 1.8), (2, 1.6)], -0.2 / 1.8),  # slope -0.2, mean 1.8
+        ([(0, 1.5), (1, 0.5)], -1.0),  # slope -1, median |value| 1
+        ([(0, 2.0), (1, 1.5), (2, 1.0)], -0.5 / 1.5),  # slope -0.5, median 1.5
+        ([(0, 3.0), (1, 2.5), (2, 2.0), (3, 1.5), (4, 9.0)], -0.5 / 2.5),  # outlier ignored
         ([(0, 1.0)], None),  # one point has no slope
         ([(3, 1.0), (3, 2.0)], None),  # no spread in epochs
-        ([(0, 0.0), (1, 0.0)], None),  # zero mean: no relative scale
+        ([(0, 0.0), (1, 0.0)], None),  # zero median: no relative scale
+        ([(0, -1.0), (1, 1.0)], 2.0),  # slope 2 over a median |value| of 1, not a mean of 0
     ],
 )
 def test_relative_slope(points, expected) -> None:
@@ -115,10 +135,16 @@ def test_evidence_in_full() -> None:
     assert e.loss_gap == 2.0
     assert (e.final_train_acc, e.final_val_acc) == (0.9, 0.6)
     assert e.acc_gap == pytest.approx(0.3)
-    # Last 5 val points (epochs 3..7): slope 2 / 10 = 0.2, mean 2.6. Train: slope -1, mean 3.
-    assert e.val_slope == pytest.approx(0.2 / 2.6)
+    # Last 5 val points (epochs 3..7) 2, 2.5, 3, 2.5, 3: the ten pairwise slopes sorted are
+    # -0.5, 0, 0, 1/6, 1/6, 0.25, 0.5 x4: Theil-Sen slope (1/6 + 1/4) / 2 = 5/24, median 2.5.
+    # Train 5, 4, 3, 2, 1: slope -1, median 3.
+    assert e.val_slope == pytest.approx(5 / 24 / 2.5)
     assert e.train_slope == pytest.approx(-1.0 / 3.0)
+    # Mann-Kendall over the val window: 6 rises, 2 falls, 2 ties: S = 4; a fall is unlikely.
+    assert e.val_p_falling > 0.5
+    assert e.val_change == pytest.approx(4 * 5 / 24)
     assert e.nonfinite_epoch is None
+    assert (e.lr_metric, e.final_lr, e.peak_lr, e.schedule_ended) == (None, None, None, False)
 
 
 def test_non_finite_gl_and_accuracy_are_left_out() -> None:
@@ -156,35 +182,48 @@ def test_non_finite_reason_names_both_series() -> None:
 
 
 def test_exploded_reason_gives_the_numbers() -> None:
+    # Before the last two: 1.0, 0.5, 0.6; differences -0.5, 0.1, median -0.2, MAD 0.3:
+    # noise 1.4826 * 0.3 / sqrt(2) = 0.31. Line: max(1, 2 * 0.5, 0.5 + 5 * 0.31) = 2.07 < 3.
     judgement = judge(curves([1.0, 0.5, 0.6, 3.0, 40.0], [1.0, 0.6, 0.7, 0.7, 0.7]))
     assert judgement.reasons == (
-        "train_loss exploded: 40 at the end, above its start 1 and 2x its minimum 0.5",
+        "train_loss exploded: its last 2 values are all >= 3, above its start 1, "
+        "2x its minimum 0.5, and that minimum + 5 x noise 0.31",
     )
 
 
 def test_validation_loss_explodes_when_no_training_loss_is_logged() -> None:
-    judgement = judge(curves(None, [1.0, 0.5, 3.0]))
+    judgement = judge(curves(None, [1.0, 0.5, 3.0, 3.5]))
     assert judgement.verdict == "diverging"
-    assert judgement.reasons == (
-        "val_loss exploded: 3 at the end, above its start 1 and 2x its minimum 0.5",
-    )
+    assert judgement.reasons[0].startswith("val_loss exploded: its last 2 values are all >= 3,")
+
+
+NOISY_HEAD = [2.0, 1.0, 1.5, 1.0]  # differences -1, 0.5, -0.5: MAD 0.5, noise 0.524
 
 
 @pytest.mark.parametrize(
     ("train", "overrides", "diverging"),
     [
-        ([1.0, 5.0], {}, True),  # two points are enough: 5 > 1 and 5 > 2 * 1
-        ([1.0], {}, False),  # one point cannot explode
-        ([1.0, 0.4, 3.0], {}, True),  # judged by the last point, not the one before it
-        ([5.0, 0.4, 3.0], {}, False),  # ends below its start (the second value does not count)
-        ([1.0, 0.5, 0.8], {}, False),  # recovered, but still below its start
-        ([1.0, 0.9, 1.1], {}, False),  # above its start, under 2x its minimum
-        ([1.0, 0.4, 1.0], {}, False),  # back exactly at its start
-        ([1.5, 1.0, 2.0], {}, False),  # exactly 2x its minimum
-        ([1.0, 0.25, 1.5], {}, True),  # 1.5 > 2 * 0.25
-        ([0.0, 1.0], {}, True),  # from zero to one
-        ([0.0, 1e-12], {}, False),  # a rise of 1e-12 is float noise
-        ([1.0, 1.0 + 1e-13], {"diverge_ratio": 1.0}, False),  # noise above a ratio of 1
+        ([1.0, 5.0, 6.0], {}, True),  # 5 and 6 > max(start 1, 2 x 1)
+        ([1.0, 5.0], {}, False),  # nothing before the last two points
+        ([1.0], {}, False),
+        ([1.0, 0.4, 3.0], {}, False),  # one high point is a spike, not a rise
+        ([1.0, 0.4, 3.0], {"diverge_points": 1}, True),  # unless one point is enough
+        ([1.0, 0.4, 3.0, 3.0], {}, True),
+        ([1.0, 0.4, 0.5, 3.0, 3.0], {"diverge_points": 3}, False),  # 0.5 is not up
+        ([5.0, 0.4, 3.0, 3.0], {}, False),  # ends below its start
+        ([1.0, 0.9, 1.1, 1.2], {}, False),  # above its start, under 2x its minimum
+        ([1.0, 0.4, 1.0, 1.0], {}, False),  # back exactly at its start
+        ([1.5, 1.0, 2.0, 2.0], {}, False),  # exactly 2x its minimum
+        ([1.0, 0.25, 1.5, 1.5], {}, True),  # 1.5 > 2 * 0.25
+        ([0.0, 0.0, 1.0, 1.0], {}, True),  # from zero to one
+        ([0.0, 0.0, 1e-12, 1e-12], {}, False),  # a rise of 1e-12 is float noise
+        ([1.0, 1.0, 1.0 + 1e-13, 1.0 + 1e-13], {"diverge_ratio": 1.0}, False),
+        ([*NOISY_HEAD, 3.0, 3.0], {}, False),  # 3 < 1 + 5 x 0.524
+        ([*NOISY_HEAD, 3.0, 3.0], {"diverge_noise": 1.0}, True),  # 3 > 1 + 0.524
+        ([*NOISY_HEAD, 4.0, 4.0], {}, True),  # 4 > 3.62
+        # The noise before the rise, over the last noise_window points only:
+        ([1.0, 3.0, 0.5, 2.5, 0.5, 0.5, 0.5, 3.0, 3.0], {}, False),  # noise 2.1 over all 7
+        ([1.0, 3.0, 0.5, 2.5, 0.5, 0.5, 0.5, 3.0, 3.0], {"noise_window": 3}, True),  # 0 over 3
     ],
 )
 def test_when_a_loss_explodes(train: list[float], overrides: dict, diverging: bool) -> None:
@@ -219,16 +258,17 @@ def test_overfitting_reason_gives_the_numbers() -> None:
 
 # --- still improving --------------------------------------------------------------------------
 
-FALLING = [1.5, 1.0, 0.5]  # slope -0.5 over a mean of 1.0: exactly -50 % per epoch
+FALLING = [1.5, 1.0, 0.5]  # slope -0.5 over a median of 1.0: exactly -50 % per epoch
 
 
 def test_still_improving_reason_gives_the_numbers() -> None:
-    # Exactly min_epochs=3 validation points are enough to judge.
+    # Exactly min_epochs=3 validation points are enough to judge. Mann-Kendall cannot reach
+    # p < 0.05 with 3 points (S = -3, p = 0.15); a fall at every step is all they can show.
     judgement = judge(curves(FALLING, FALLING))
     assert judgement.verdict == "still_improving"
     assert judgement.reasons == (
-        "validation loss still falling 50.0%/epoch over the last 3 points, "
-        "best at the end (epoch 2)",
+        "validation loss still falling 50.0%/epoch over the last 3 points (Theil-Sen; fell at "
+        "every step, p=0.15), 1 in all against noise 0; best epoch 2",
     )
 
 
@@ -241,6 +281,70 @@ def test_slope_at_the_improving_threshold_is_not_still_improving() -> None:
 def test_a_flat_validation_loss_is_not_still_improving() -> None:
     # Val slope is about -0.03 % per epoch with its best at the end: well inside +-1 %.
     assert judge(curves([1.0, 0.5, 0.3, 0.2], [1.0, 1.0, 1.0, 0.999])).verdict == "good_fit"
+
+
+# 2.0, 1.75, 1.5, 1.625, 1.0: one rise among ten pairs, S = -8, p = 0.043. Theil-Sen slope
+# -0.25 (the median of the ten pairwise slopes), median value 1.625; the line 2 - 0.25 x falls 1.0
+# over the window. Residuals 0, 0, 0, 0.375, 0: their MAD is 0, so the noise is the mean absolute
+# deviation 0.075 x 1.2533 = 0.094.
+ONE_RISE = [2.0, 1.75, 1.5, 1.625, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "verdict"),
+    [
+        ({}, "still_improving"),
+        ({"trend_alpha": 0.04}, "good_fit"),  # p = 0.043 is no longer significant
+        ({"improving_noise": 11.0}, "good_fit"),  # fall 1.0 < 11 x noise 0.094
+        ({"improving_noise": 10.0}, "still_improving"),  # fall 1.0 > 10 x noise 0.094
+        ({"improving_slope": 0.16}, "good_fit"),  # -0.25 / 1.625 = -15.4 %/epoch
+    ],
+)
+def test_still_improving_needs_significance_and_a_fall_above_the_noise(overrides, verdict) -> None:
+    judgement = judge(curves(ONE_RISE, ONE_RISE), Thresholds(**overrides))
+    assert judgement.verdict == verdict
+    e = judgement.evidence
+    assert e.val_p_falling == pytest.approx(0.0433, abs=1e-4)
+    assert e.val_slope == pytest.approx(-0.25 / 1.625) and e.val_change == pytest.approx(-1.0)
+    assert e.val_noise == pytest.approx(0.075 * 1.2533)
+
+
+def test_a_p_value_at_trend_alpha_is_not_significant() -> None:
+    p = judge(curves(ONE_RISE, ONE_RISE)).evidence.val_p_falling
+    assert judge(curves(ONE_RISE, ONE_RISE), Thresholds(trend_alpha=p)).verdict == "good_fit"
+
+
+def test_the_best_point_must_lie_in_the_trend_window() -> None:
+    # The last five fall at every step, but the best (0.1 at epoch 0) is older: no open trend.
+    val = [0.1, 1.0, 0.9, 0.8, 0.7, 0.6]
+    judgement = judge(curves([1.0, 0.8, 0.7, 0.6, 0.5, 0.4], val), Thresholds(gl_threshold=1e9))
+    assert judgement.verdict == "good_fit"
+    widened = judge(curves([1.0, 0.8, 0.7, 0.6, 0.5, 0.4], val), Thresholds(trend_window=6))
+    assert widened.evidence.best_epoch == 0 and widened.verdict != "still_improving"
+
+
+@pytest.mark.parametrize(
+    ("final_lr", "overrides", "ended"),
+    [
+        (0.005, {}, True),  # 5 % of its peak: exactly lr_annealed
+        (0.0051, {}, False),
+        (0.05, {"lr_annealed": 0.5}, True),
+        (0.0, {}, True),
+    ],
+)
+def test_schedule_ended_at_the_threshold(final_lr, overrides, ended) -> None:
+    scripted = curves(FALLING, FALLING)
+    scripted.lr_metric, scripted.lr = "lr-Adam", {0: 0.01, 10: 0.1, 20: final_lr}
+    judgement = judge(scripted, Thresholds(**overrides))
+    assert judgement.evidence.schedule_ended is ended
+    assert judgement.evidence.peak_lr == 0.1 and judgement.evidence.final_lr == final_lr
+    assert ("had annealed" in judgement.reasons[0]) is ended
+
+
+def test_a_zero_learning_rate_throughout_has_not_ended() -> None:
+    scripted = curves(FALLING, FALLING)
+    scripted.lr_metric, scripted.lr = "lr-Adam", {0: 0.0, 1: 0.0}
+    assert judge(scripted).evidence.schedule_ended is False
 
 
 # --- underfitting -----------------------------------------------------------------------------
@@ -288,10 +392,11 @@ def test_underfitting_by_accuracy(acc: float, overrides: dict, verdict: str) -> 
 
 
 def test_underfitting_reason_from_accuracy_gives_the_slope() -> None:
-    # Train slope: (2 * 1.41 - 2 * 1.40) / 10 = 0.002 over a mean of 1.402: +0.14 %/epoch.
-    judgement = judge(curves([1.40, 1.40, 1.40, 1.40, 1.41], [1.40] * 5, [0.36] * 5, [0.36] * 5))
+    # Train slope: Theil-Sen 0.125 per epoch over a median of 1.75: +7.14 %/epoch (rising).
+    train = [1.5, 1.625, 1.75, 1.875, 2.0]
+    judgement = judge(curves(train, [2.0] * 5, [0.36] * 5, [0.36] * 5))
     assert judgement.reasons == (
-        "train accuracy 0.360 < 0.7, plateaued (+0.14%/epoch), small train-val gap",
+        "train accuracy 0.360 < 0.7, plateaued (+7.14%/epoch), small train-val gap",
     )
 
 
@@ -304,11 +409,11 @@ def test_underfitting_with_a_single_training_point() -> None:
 
 
 def test_loss_ratio_is_last_over_first() -> None:
-    # 1.52 / 2.0 = 76 %; slope over the last five: 2 * 0.02 / 10 = 0.004 over 1.504 = +0.27 %.
+    # 1.52 / 2.0 = 76 %; over the last five (1.5 x4, 1.52) most pairwise slopes are 0: +0.00 %.
     train = [2.0, 1.6, 1.5, 1.5, 1.5, 1.5, 1.52]
     judgement = judge(curves(train, train))
     assert judgement.reasons == (
-        "train loss still 76% of its first value, plateaued (+0.27%/epoch), small train-val gap",
+        "train loss still 76% of its first value, plateaued (+0.00%/epoch), small train-val gap",
     )
 
 
@@ -366,7 +471,13 @@ def test_incomparable_losses_use_the_accuracy_gap(overrides: dict, verdict: str)
     ("train", "val", "epochs", "reason"),
     [
         (None, None, 0, "no training or validation loss found"),
-        ([1.0, 0.5, 0.3], None, 3, "no validation loss"),
+        (
+            [1.0, 0.5, 0.3],
+            None,
+            3,
+            "no validation loss; the training loss shows no divergence and with no class count "
+            "known, no chance level to compare it with",
+        ),
         ([1.0, 0.5], [1.0, 0.6], 2, "2 validation point(s), fewer than min_epochs=3"),
         (
             None,
@@ -387,3 +498,40 @@ def test_every_verdict_carries_its_evidence_and_reason(train, val, epochs, reaso
     assert isinstance(judgement.evidence, Evidence)
     assert judgement.evidence.epochs == epochs
     assert judgement.reasons == (reason,)
+
+
+# --- no validation: chance level ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("train", "overrides", "verdict"),
+    [
+        ([1.5] * 5, {"chance_tolerance": 0.09}, "underfitting"),  # |1.5 - ln 4| / ln 4 = 8.2 %
+        ([1.5] * 5, {"chance_tolerance": 0.08}, "insufficient_data"),
+        ([1.5] * 5, {}, "insufficient_data"),  # default 5 %
+        ([1.5, 1.44, 1.39, 1.34, 1.29], {"chance_tolerance": 0.09}, "insufficient_data"),  # falls
+        (
+            [1.5, 1.44, 1.39, 1.34, 1.29],
+            {"chance_tolerance": 0.09, "plateau_slope": 0.04},
+            "underfitting",
+        ),
+    ],
+)
+def test_chance_level_without_validation(train, overrides, verdict) -> None:
+    scripted = curves(train, None)
+    scripted.num_classes = 4
+    assert judge(scripted, Thresholds(**overrides)).verdict == verdict
+
+
+def test_chance_level_reasons() -> None:
+    scripted = curves([1.5, 1.375, 1.375, 1.375, 1.375], None)
+    scripted.num_classes = 4
+    assert judge(scripted).reasons == (
+        "train loss 1.375 stuck at chance level ln(4) = 1.386, plateaued (+0.00%/epoch); "
+        "no validation loss",
+    )
+    scripted.train = {0: 1.0, 1: 0.5, 2: 0.25}
+    assert judge(scripted).reasons == (
+        "no validation loss; the training loss shows no divergence and is not stuck at chance "
+        "level ln(4)",
+    )

@@ -4,7 +4,10 @@ Overfitting follows the chapter's Q7 decision process (add augmentation -> batch
 dropout -> L2 -> increase strength) with its Q14 step sizes (moderate: dropout +0.1, L2 x3;
 severe: dropout +0.2, L2 x10), then early stopping when many epochs ran past the best.
 Underfitting lowers regularization, or adds capacity when there is none to lower. Diverging
-lowers the learning rate 10x and adds gradient clipping; still improving doubles the epochs.
+lowers the learning rate 10x and adds gradient clipping; still improving doubles the epochs, but
+after a learning-rate schedule that ended (annealed to about zero) only together with the
+schedule's horizon (a recipe's cosine schedule follows ``max_epochs``; hparams' ``T_max``,
+``total_steps``...), else it says so and offers to accept the result.
 
 Every change is a :class:`Change` ``(key path, old, new)``: the text and ``--write-recipe``
 (:mod:`lightreg.diagnose.patch`) both read the same list. Without a config, changes use generic
@@ -24,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lightreg.diagnose.metrics import find_key
 from lightreg.diagnose.rules import Judgement, Thresholds
 from lightreg.presets import AUGMENTABLE_DATASETS, PRESETS
 
@@ -77,6 +81,14 @@ HPARAM_ALIASES: dict[str, tuple[str, ...]] = {
     "max_epochs": ("max_epochs", "epochs", "num_epochs", "n_epochs"),
     "gradient_clip_val": ("gradient_clip_val", "grad_clip", "clip_grad_norm", "gradient_clip"),
     "hidden": ("hidden", "hidden_size", "hidden_dim", "hidden_units", "hidden_sizes", "width"),
+    "horizon": (
+        "T_max",
+        "t_max",
+        "total_steps",
+        "num_training_steps",
+        "total_iters",
+        "decay_steps",
+    ),
 }
 GENERIC_KEYS = {"patience": "early_stopping.patience", "es_enabled": "early_stopping.enabled"}
 DROPOUT_CAP = 0.6  # the chapter's "very heavy" row
@@ -172,19 +184,6 @@ def _sig(value: float) -> float:
     return float(f"{value:.3g}")
 
 
-def _find(config: dict[str, Any], names: tuple[str, ...]) -> tuple[tuple[str, ...], Any] | None:
-    """Depth-first search of nested dicts for the first key in ``names``."""
-    for name in names:
-        if name in config:
-            return (name,), config[name]
-    for key, value in config.items():
-        if isinstance(value, dict):
-            found = _find(value, names)
-            if found:
-                return (key, *found[0]), found[1]
-    return None
-
-
 @dataclass
 class _Config:
     """Reads knobs from a recipe (with presets and defaults), an hparams dict, or nothing."""
@@ -218,6 +217,13 @@ class _Config:
         return self._section("data").get("dataset", "digits") in AUGMENTABLE_DATASETS
 
     @property
+    def scheduler(self) -> str | None:
+        """The recipe's ``optim.scheduler`` (``none`` by default); None for hparams."""
+        if not self.is_recipe:
+            return None
+        return str(self._section("optim").get("scheduler", "none"))
+
+    @property
     def model_type(self) -> str:
         return str(self._section("model").get("type", "mlp"))
 
@@ -227,7 +233,7 @@ class _Config:
             path = RECIPE_KEYS.get(knob) or self._capacity_key()
             return path, self._recipe_value(path)
         if self.config is not None and knob in HPARAM_ALIASES:
-            return _find(self.config, HPARAM_ALIASES[knob])
+            return find_key(self.config, HPARAM_ALIASES[knob])
         return None
 
     def _capacity_key(self) -> tuple[str, ...]:
@@ -340,6 +346,30 @@ def _stabilize(cfg: _Config) -> None:
         cfg.set("gradient_clip_val", 1.0, "clip exploding gradients")
 
 
+def _more_epochs(cfg: _Config, judgement: Judgement) -> None:
+    """Double the epochs; after a schedule that ended, only together with its horizon."""
+    e = judgement.evidence
+    current = cfg.value("max_epochs")
+    epochs = int(current) if isinstance(current, int) and current > 0 else e.epochs
+    if not e.schedule_ended:
+        cfg.set("max_epochs", 2 * epochs, "validation loss still falling", generic_old=epochs)
+        return
+    ended = f"{e.lr_metric} had annealed to {e.final_lr:.3g}"
+    if cfg.scheduler == "cosine":
+        cfg.set("max_epochs", 2 * epochs, f"the cosine schedule stretches with it: {ended}")
+        return
+    horizon = None if cfg.is_recipe else cfg.locate("horizon")
+    if horizon and isinstance(horizon[1], int) and not isinstance(horizon[1], bool):
+        cfg.set("max_epochs", 2 * epochs, f"stretch the lr schedule with it: {ended}", epochs)
+        cfg.set("horizon", 2 * horizon[1], "the schedule's horizon, with the epochs")
+        return
+    cfg.hints.append(
+        f"{e.schedule_text()}: more epochs at that rate gain little; to train longer, raise "
+        "max_epochs and the scheduler's horizon together (T_max, total steps, milestones), "
+        "or accept this result"
+    )
+
+
 def _summary(judgement: Judgement) -> str:
     e = judgement.evidence
     reason = judgement.reasons[0] if judgement.reasons else ""
@@ -378,9 +408,7 @@ def prescribe(
     elif verdict == "diverging":
         _stabilize(cfg)
     elif verdict == "still_improving":
-        current = cfg.value("max_epochs")
-        epochs = int(current) if isinstance(current, int) and current > 0 else e.epochs
-        cfg.set("max_epochs", 2 * epochs, "validation loss still falling", generic_old=epochs)
+        _more_epochs(cfg, judgement)
     elif verdict == "good_fit":
         cfg.hints.append("keep the current regularization")
     else:

@@ -5,6 +5,10 @@ and a *level* (``_epoch`` / ``_step`` suffix): ``val/loss``, ``loss/val``, ``val
 ``val_loss_epoch`` all parse to ``(val, loss)``. An unprefixed name (Keras' ``loss``, ``acc``)
 counts as training. Two metrics are compared (gap, PQ) only when their quantities match.
 
+The run's learning rate (Lightning's ``LearningRateMonitor``: ``lr-Adam``, ``lr-SGD/pg1``; Keras'
+``lr`` / ``learning_rate``) and its class count (hparams ``num_classes`` and kin, or a recipe's
+built-in dataset) come along: the rules read a schedule that ended and a loss stuck at chance.
+
 Example:
     >>> parse_metric_name("loss/val")
     MetricName(name='loss/val', split='val', quantity='loss', level=None)
@@ -18,9 +22,9 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from lightreg.diagnose.run import Run
 
@@ -44,6 +48,20 @@ _LOSS_LIKE = frozenset(
     {"nll", "mse", "rmse", "mae", "ce", "bce", "xent", "cross_entropy", "crossentropy", "error"}
 )
 _ACC = frozenset({"acc", "accuracy", "top1", "acc1", "top1_acc", "top1_accuracy"})
+_LR_NAMES = frozenset({"lr", "learning_rate"})
+_LR_MONITOR_EXTRAS = ("-momentum", "-weight_decay")
+CLASS_COUNT_KEYS = (
+    "num_classes",
+    "n_classes",
+    "nb_classes",
+    "num_labels",
+    "n_class",
+    "number_of_classes",
+    "classes",
+)
+"""hparams names for the number of classes, first match wins (an int of at least 2 counts)."""
+RECIPE_CLASS_COUNTS = {"digits": 10, "breast_cancer": 2, "wine": 3, "mnist1d": 10}
+"""Classes of the recipe's built-in datasets (``lightreg.data.datasets``; a test compares)."""
 _DATALOADER = re.compile(r"/dataloader_idx_(\d+)$")
 _TOKEN = re.compile(r"[/_\-.\s]+")
 
@@ -110,6 +128,8 @@ class Curves:
         train_acc_metric / val_acc_metric, train_acc / val_acc: the same for accuracy.
         comparable: whether train and val losses are the same quantity (gap and PQ need it).
         notes: how the series were found (fallbacks, mismatches, dropped points).
+        lr_metric / lr: the learning rate's name and its values (step or epoch -> lr), if logged.
+        num_classes: the class count from the run's hparams or recipe, or None.
 
     Example:
         >>> Curves().comparable
@@ -126,6 +146,9 @@ class Curves:
     val_acc: dict[int, float] = field(default_factory=dict)
     comparable: bool = False
     notes: list[str] = field(default_factory=list)
+    lr_metric: str | None = None
+    lr: dict[int, float] = field(default_factory=dict)
+    num_classes: int | None = None
 
 
 def _rank(parsed: MetricName, points: int, want_quantity: str | None) -> tuple:
@@ -173,6 +196,70 @@ def find_metric(
         return None
     best = min(candidates, key=lambda p: _rank(p, sizes.get(p.name, 0), want_quantity))
     return best.name
+
+
+def find_lr(names: Iterable[str]) -> str | None:
+    """The learning-rate series among ``names``: ``lr-*`` (not its momentum or weight decay),
+    ``lr`` or ``learning_rate`` with any split prefix; the first by name when several.
+
+    Example:
+        >>> find_lr(["lr-Adam/pg2", "lr-Adam/pg1", "lr-Adam/pg1-momentum", "val_loss"])
+        'lr-Adam/pg1'
+    """
+    found = [
+        name
+        for name in names
+        if (name.startswith("lr-") and not name.endswith(_LR_MONITOR_EXTRAS))
+        or parse_metric_name(name).quantity in _LR_NAMES
+    ]
+    return min(found) if found else None
+
+
+def find_key(config: Mapping[str, Any], names: Iterable[str]) -> tuple[tuple[str, ...], Any] | None:
+    """``(key path, value)`` of the first of ``names`` in ``config``, searched depth-first.
+
+    The top level is searched for every name before any nested mapping.
+
+    Example:
+        >>> find_key({"model": {"drop_rate": 0.2}, "lr": 0.1}, ("dropout", "drop_rate"))
+        (('model', 'drop_rate'), 0.2)
+    """
+    names = tuple(names)
+    for name in names:
+        if name in config:
+            return (name,), config[name]
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            found = find_key(value, names)
+            if found:
+                return (key, *found[0]), found[1]
+    return None
+
+
+def class_count(config: Mapping[str, Any] | None, source: str | None) -> int | None:
+    """The number of classes a run's config states, or None.
+
+    hparams: the first of :data:`CLASS_COUNT_KEYS` (an int of at least 2). A recipe: its
+    built-in dataset's (:data:`RECIPE_CLASS_COUNTS`; ``csv``, ``image_folder`` and ``signals``
+    are known only once read).
+
+    Example:
+        >>> class_count({"model": {"num_classes": 10}}, "hparams")
+        10
+        >>> class_count({"data": {"dataset": "wine"}}, "recipe")
+        3
+    """
+    if not isinstance(config, Mapping):
+        return None
+    if source == "recipe":
+        data = config.get("data")
+        dataset = data.get("dataset", "digits") if isinstance(data, Mapping) else "digits"
+        return RECIPE_CLASS_COUNTS.get(dataset)
+    found = find_key(config, CLASS_COUNT_KEYS)
+    count = found[1] if found else None
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 2:
+        return count
+    return None
 
 
 def per_epoch_mean(run: Run, metric: str) -> dict[int, float] | None:
@@ -288,4 +375,8 @@ def select_curves(
                 f"({train_quantity} vs {val_quantity}): no train-val gap, no PQ"
             )
     _drop_post_fit_validation(curves)
+    curves.lr_metric = find_lr([*run.series, *run.step_series])
+    if curves.lr_metric is not None:
+        curves.lr = dict(run.series.get(curves.lr_metric) or run.step_series[curves.lr_metric])
+    curves.num_classes = class_count(run.config, run.config_source)
     return curves

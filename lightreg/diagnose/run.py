@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-LogFormat = Literal["lightning_csv", "tensorboard", "keras_csv", "mlflow"]
+LogFormat = Literal["lightning_csv", "tensorboard", "keras_csv", "mlflow", "wandb"]
 
 
 @dataclass

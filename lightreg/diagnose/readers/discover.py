@@ -3,16 +3,22 @@
 What counts as a run:
 
 * a folder holding MLflow run files (``metrics/`` plus ``meta.yaml`` or ``params/``);
+* an MLflow SQLite store: ``mlflow.db``, or a ``*.db`` / ``*.sqlite`` file with MLflow's tables
+  (each of its runs is a run);
+* a W&B run folder (``wandb/run-*/``, ``wandb/offline-run-*/``) holding its ``*.wandb`` log;
 * a folder holding TensorBoard event files: named ``*tfevents*``, or with no extension and a first
   record whose length CRC is right (sniffed by structure, not only by name); all files of a
-  folder make one run;
+  folder make one run, and so do those of Keras' ``TensorBoard`` callback in ``train/`` and
+  ``validation/`` (the run is their parent folder);
 * a CSV metrics table: ``metrics.csv``, ``*.csv``, ``training.log``, ``history.csv`` are
   *candidates*, and one that is no metrics table is an error ("not a metrics log: plain text");
-  other ``*.log`` / ``*.tsv`` files are read only when their header is a metrics header. Whether a
-  table is Lightning's (it has a ``step`` column) or Keras' (it starts with ``epoch``) is sniffed
-  from the header.
+  other ``*.log`` / ``*.tsv`` files are read only when they are metrics tables. Whether a file is
+  one, and whether Lightning's or Keras' layout, is sniffed from its first rows
+  (:func:`~lightreg.diagnose.readers.table.sniff`): a consistent delimiter and mostly numeric
+  cells, whatever the header's words.
 
-Anything else (README.md, code, checkpoints) is skipped silently, as are hidden folders (MLflow's
+Anything else (README.md, code, checkpoints, TestTubeLogger's ``meta_tags.csv``) is skipped
+silently, as are hidden folders (MLflow's
 ``.trash``), ``__pycache__`` and ``node_modules``.
 
 Symlinked folders are followed when they resolve inside the PATH given; one that points outside
@@ -34,13 +40,28 @@ from pathlib import Path
 from typing import Literal
 
 from lightreg.diagnose.readers.errors import ReadError
-from lightreg.diagnose.readers.table import TableKind, table_kind
+from lightreg.diagnose.readers.table import HEAD_BYTES, TableKind, decode_head, sniff
+from lightreg.diagnose.readers.tensorboard import KERAS_FOLDERS
 from lightreg.diagnose.readers.tfrecord import looks_like_records
+from lightreg.diagnose.readers.wandb_run import is_run_folder
 from lightreg.diagnose.run import LogReadError
 
-Kind = Literal["lightning_csv", "keras_csv", "tensorboard", "mlflow"]
+Kind = Literal[
+    "lightning_csv",
+    "keras_csv",
+    "tensorboard",
+    "keras_tensorboard",
+    "mlflow",
+    "mlflow_sqlite",
+    "wandb",
+]
 CANDIDATE_NAMES = frozenset({"metrics.csv", "training.log", "history.csv"})
+NOT_METRICS = frozenset({"meta_tags.csv"})
+"""Tables that loggers write beside their metrics: TestTubeLogger's hyperparameters."""
 TABLE_SUFFIXES = frozenset({".csv", ".log", ".tsv"})
+DB_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3"})
+MLFLOW_DB = "mlflow.db"
+"""MLflow's default SQLite store: an error when it is no store; other ``*.db`` files are skipped."""
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 
 
@@ -76,7 +97,8 @@ def _head(path: Path, size: int = 4096) -> bytes:
 
 
 def sniff_table(path: Path) -> TableKind:
-    """Which CSV logger wrote ``path``, read from its first line.
+    """Which CSV logger wrote ``path``, judged from its first rows by
+    :func:`~lightreg.diagnose.readers.table.sniff`.
 
     Raises:
         LogReadError: the file is empty, binary, or not a metrics table.
@@ -86,22 +108,22 @@ def sniff_table(path: Path) -> TableKind:
         'lightning_csv'
     """
     try:
-        head = _head(path)
+        head = _head(path, HEAD_BYTES)
     except PermissionError:
         raise LogReadError("permission denied") from None
     if not head.strip():
         raise LogReadError("empty file")
-    if b"\x00" in head:
-        raise LogReadError("not a metrics log: binary data")
-    try:
-        first = head.split(b"\n", 1)[0].decode("utf-8-sig").strip()
-    except UnicodeDecodeError:
-        raise LogReadError("not a metrics log: binary data") from None
-    return table_kind(first)
+    return sniff(decode_head(head), complete=len(head) < HEAD_BYTES).kind
 
 
 def _is_mlflow_run(folder: Path, names: list[str]) -> bool:
     return "metrics" in names and ("meta.yaml" in names or "params" in names)
+
+
+def _is_mlflow_db(path: Path) -> bool:
+    from lightreg.diagnose.readers.mlflow_sqlite import is_mlflow_store  # sqlite3 only if needed
+
+    return is_mlflow_store(path)
 
 
 def _is_event_file(path: Path) -> bool:
@@ -138,6 +160,12 @@ def _scan_folder(folder: Path, names: list[str], top: Path) -> list[Found | Read
         if not path.is_file():
             continue
         suffix = path.suffix.lower()
+        if name in NOT_METRICS:
+            continue
+        if suffix in DB_SUFFIXES:
+            if name == MLFLOW_DB or _is_mlflow_db(path):
+                out.append(Found("mlflow_sqlite", folder, [path], _rel(path, top)))
+            continue
         if suffix in TABLE_SUFFIXES and "tfevents" not in name:
             strict = name in CANDIDATE_NAMES or suffix == ".csv"
             found = _classify(path, rel, top, strict)
@@ -148,6 +176,24 @@ def _scan_folder(folder: Path, names: list[str], top: Path) -> list[Found | Read
     if events:
         out.append(Found("tensorboard", folder, events, rel))
     return out
+
+
+def _keras_tensorboard(folder: Path, dirnames: list[str], top: Path) -> Found | None:
+    """The run of Keras' ``TensorBoard`` callback: event files right in ``train/`` (and in
+    ``validation/``), or None."""
+    files: dict[str, list[Path]] = {}
+    for sub in KERAS_FOLDERS:
+        if sub in dirnames:
+            try:
+                paths = sorted((folder / sub).iterdir())
+            except OSError:
+                continue
+            files[sub] = [p for p in paths if p.is_file() and _is_event_file(p)]
+    if not files.get("train"):
+        return None
+    return Found(
+        "keras_tensorboard", folder, [p for f in files.values() for p in f], _rel(folder, top)
+    )
 
 
 def _walk(top: Path, errors: list[ReadError]) -> Iterator[tuple[Path, list[str], list[str]]]:
@@ -215,10 +261,18 @@ def find_runs(top: Path) -> tuple[list[Found], list[ReadError]]:
     errors: list[ReadError] = []
     for folder, dirnames, filenames in _walk(top, errors):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in SKIPPED_DIRS]
+        if is_run_folder(folder, filenames):
+            found.append(Found("wandb", folder, [folder], _rel(folder, top)))
+            dirnames[:] = []
+            continue
         if _is_mlflow_run(folder, dirnames + filenames):
             found.append(Found("mlflow", folder, [folder], _rel(folder, top)))
             dirnames[:] = [d for d in dirnames if d not in {"metrics", "params", "tags"}]
             continue
+        keras = _keras_tensorboard(folder, dirnames, top)
+        if keras is not None:
+            found.append(keras)
+            dirnames[:] = [d for d in dirnames if d not in KERAS_FOLDERS]
         for item in _scan_folder(folder, filenames, top):
             (errors if isinstance(item, ReadError) else found).append(item)
     return found, errors
@@ -234,4 +288,8 @@ def _find_file(path: Path) -> tuple[list[Found], list[ReadError]]:
         return [], [ReadError(".", item.reason if item else "not a metrics log")]
     if _is_event_file(path):
         return [Found("tensorboard", path.parent, [path], ".")], []
+    if path.suffix == ".wandb":
+        return [Found("wandb", path.parent, [path.parent], ".")], []
+    if path.suffix.lower() in DB_SUFFIXES and (path.name == MLFLOW_DB or _is_mlflow_db(path)):
+        return [Found("mlflow_sqlite", path.parent, [path], path.name)], []
     return [], [ReadError(".", "not a metrics log: unknown file type")]

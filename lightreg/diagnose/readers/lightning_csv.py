@@ -4,8 +4,10 @@ Training and validation metrics sit on different rows with the same step; they a
 epoch. Column names are kept as logged (``train_loss_epoch``, ``val_loss/dataloader_idx_1``,
 ``train_loss_0``): the engine decides what a name means. Per-step columns (``*_step``, or several
 values per epoch) and rows without an epoch (LearningRateMonitor's ``lr-Adam``) go to
-``Run.step_series``; see :func:`lightreg.diagnose.readers.series.split_points`. The ``epoch``
-column becomes ``Run.step_series["epoch"]`` (step -> epoch) when there are per-step metrics.
+``Run.step_series``; see :func:`lightreg.diagnose.readers.series.split_points`. Per-step
+metrics get ``Run.step_series["epoch"]`` (step -> epoch) from the ``epoch`` column, also for rows
+without an epoch (``logger.log_metrics`` at ``global_step``): see
+:func:`~lightreg.diagnose.readers.series.attach_step_epochs`.
 
 Example:
     >>> run = read_lightning_csv(Path("tests/fixtures/readers/lightning_csv/version_0"), ".")
@@ -24,8 +26,8 @@ from typing import Any, overload
 
 from lightreg.diagnose.readers.hparams import find_config
 from lightreg.diagnose.readers.limits import MAX_FILE_BYTES
-from lightreg.diagnose.readers.series import IGNORED, MetricStream, Thinned
-from lightreg.diagnose.readers.table import open_table, table_kind, to_float
+from lightreg.diagnose.readers.series import IGNORED, MetricStream, Thinned, attach_step_epochs
+from lightreg.diagnose.readers.table import epoch_column, open_table, to_float
 from lightreg.diagnose.run import LogReadError, Run
 
 
@@ -142,11 +144,17 @@ def read_lightning_csv(
         lightreg.diagnose.run.LogReadError: file not found
     """
     with open_table(file or folder / "metrics.csv", max_bytes) as table:
-        if table_kind(",".join(table.header)) != "lightning_csv":
+        if table.kind != "lightning_csv":
             raise LogReadError("not a Lightning CSVLogger log: no step column")
-        epoch_col, step_col = table.column("epoch"), table.column("step")
-        streams = {name: MetricStream() for name in table.header if name not in IGNORED and name}
-        columns = [(i, streams[name]) for i, name in enumerate(table.header) if name in streams]
+        epoch_col = epoch_column(table.header)
+        step_col = next((i for i, n in enumerate(table.header) if n.lower() == "step"), None)
+        kept = [
+            (i, name)
+            for i, name in enumerate(table.header)
+            if name and name not in IGNORED and i not in (epoch_col, step_col)
+        ]
+        streams = {name: MetricStream() for _, name in kept}
+        columns = [(i, streams[name]) for i, name in kept]
         epoch_rows = Thinned(2)
         first_row = 0
         for cells in table.blocks:
@@ -180,14 +188,14 @@ def read_lightning_csv(
                 run.warnings.append(note)
     if not run.series and not run.step_series:
         raise LogReadError("no metric values")
-    if run.step_series and epoch_rows.seen:
+    if run.step_series:
         epoch_of_step = dict(epoch_rows.rows())
         if epoch_rows.stride > 1:  # a sample: give every step kept its epoch
             for stream in per_step:
                 kept_steps, kept_epochs, _ = stream.points.columns
                 pairs = zip(kept_steps, kept_epochs, strict=True)
                 epoch_of_step.update(compress(pairs, _known(kept_epochs)))
-        run.step_series["epoch"] = epoch_of_step
+        attach_step_epochs(run, epoch_of_step)
     run.config, run.config_source, config_warnings = find_config(folder)
     run.warnings.extend(config_warnings)
     return run

@@ -4,8 +4,8 @@ Each metric file holds lines ``timestamp value step`` (old files: ``timestamp va
 ``/`` in a key makes subfolders, and the key keeps it (``train/loss``). Steps map to epochs through
 an ``epoch`` metric when there is one, else steps are read as epochs for metrics that look
 per-epoch. ``params/`` (one file per param) and the run name from ``meta.yaml`` become the config
-(``config_source="hparams"``). Per-step metrics with known epochs give
-``Run.step_series["epoch"]`` (step -> epoch).
+(``config_source="hparams"``). Per-step metrics get ``Run.step_series["epoch"]`` (step -> epoch):
+see :func:`~lightreg.diagnose.readers.series.attach_step_epochs`.
 
 Example:
     >>> import tempfile
@@ -23,12 +23,17 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from lightreg.diagnose.readers.hparams import load_config
 from lightreg.diagnose.readers.limits import MAX_FILE_BYTES, TooLarge, check_size, file_size
-from lightreg.diagnose.readers.series import MetricStream, looks_per_step
-from lightreg.diagnose.run import LogReadError, Run
+from lightreg.diagnose.readers.series import (
+    STEPS_AS_EPOCHS,
+    MetricStream,
+    attach_step_epochs,
+    looks_per_step,
+)
+from lightreg.diagnose.run import LogFormat, LogReadError, Run
 
 MAX_LINE_CHARS = 4096
 """Metric lines are read at most this long (a real one is ``timestamp value step``)."""
@@ -85,6 +90,10 @@ class _EpochIndex:
             epochs = [latest[step] for step in steps]
         self.steps, self.epochs = steps, epochs
 
+    def known(self) -> dict[int, int]:
+        """Step -> epoch where the epoch metric was logged."""
+        return dict(zip(self.steps, self.epochs, strict=True))
+
     def at(self, step: int) -> tuple[int | None, bool]:
         """(the epoch of a value at ``step``, whether the epoch metric was logged at ``step``)."""
         i = bisect.bisect_right(self.steps, step) - 1
@@ -107,7 +116,7 @@ def _step_is_epoch(step: int) -> tuple[int | None, bool]:
 
 
 def _stream(
-    file: _MetricFile, epoch_of: Callable[[int], tuple[int | None, bool]]
+    file: MetricSource, epoch_of: Callable[[int], tuple[int | None, bool]]
 ) -> tuple[MetricStream, bool]:
     """One metric file as a :class:`MetricStream`, and whether any value had an epoch logged at
     its very step."""
@@ -123,7 +132,7 @@ def _stream(
 
 
 def _read_metrics(
-    files: list[_MetricFile], epoch: _EpochIndex | None, warnings: list[str]
+    files: list[MetricSource], epoch: _EpochIndex | None, warnings: list[str]
 ) -> dict[str, tuple[MetricStream, bool]]:
     """Stream every metric file: ``{key: (stream, whether its epochs count)}``.
 
@@ -204,27 +213,65 @@ def read_mlflow(run_dir: Path, rel: str, max_bytes: int = MAX_FILE_BYTES) -> Run
         lightreg.diagnose.run.LogReadError: no metric values
     """
     metrics = run_dir / "metrics"
-    warnings: list[str] = []
     found = sorted(p for p in metrics.rglob("*") if p.is_file()) if metrics.is_dir() else []
     files = [_MetricFile(p, p.relative_to(metrics).as_posix(), max_bytes) for p in found]
+    run = metrics_run(rel, files)
+    run.config = _config(run_dir, run.warnings)
+    run.config_source = "hparams" if run.config is not None else None
+    return run
+
+
+@runtime_checkable
+class MetricSource(Protocol):
+    """One MLflow metric of a run, wherever it is stored: its key, its ``(step, value)`` points
+    in logging order (iterable more than once), and how many malformed ones the last pass met.
+
+    Example:
+        >>> isinstance(_MetricFile(Path("m/loss"), "loss", 10), MetricSource)
+        True
+    """
+
+    key: str
+    bad: int
+
+    def points(self) -> Iterator[tuple[int, float]]:
+        """(step, value) of each point."""
+        ...
+
+
+def metrics_run(rel: str, sources: list[MetricSource], fmt: LogFormat = "mlflow") -> Run:
+    """A run at ``rel`` from its metrics (an MLflow file store or database, a W&B history): the
+    ``epoch`` metric maps steps to epochs, else steps are read as epochs for metrics that look
+    per-epoch. ``fmt`` is the run's format.
+
+    Raises:
+        LogReadError: no metric holds a value.
+
+    Example:
+        >>> metrics_run("run", [])
+        Traceback (most recent call last):
+        ...
+        lightreg.diagnose.run.LogReadError: no metric values
+    """
+    warnings: list[str] = []
+    sources = list(sources)
     epoch: _EpochIndex | None = None
-    for file in [f for f in files if f.key == "epoch"]:
-        files.remove(file)
+    for source in [f for f in sources if f.key == "epoch"]:
+        sources.remove(source)
         try:
-            epoch = _EpochIndex(file.points())
+            epoch = _EpochIndex(source.points())
         except (LogReadError, OSError) as err:
-            warnings.append(_not_read(file.key, err))
-        if file.bad:
-            warnings.append(f"metric epoch: {file.bad} malformed lines skipped")
+            warnings.append(_not_read(source.key, err))
+        if source.bad:
+            warnings.append(f"metric epoch: {source.bad} malformed lines skipped")
     if epoch is not None and not epoch.steps:
         epoch = None
-    streams = _read_metrics(files, epoch, warnings)
+    streams = _read_metrics(sources, epoch, warnings)
     if not streams:
         raise LogReadError("no metric values")
     if epoch is None:
-        warnings.append("no epoch metric: steps read as epochs")
-    run = Run(path=rel, format="mlflow", warnings=warnings)
-    epoch_of_step: dict[int, int] = {}
+        warnings.append(f"no epoch metric: {STEPS_AS_EPOCHS}")
+    run = Run(path=rel, format=fmt, warnings=warnings)
     for name, (stream, epochs_count) in streams.items():
         if epochs_count:
             series, steps = stream.split(name)
@@ -235,13 +282,8 @@ def read_mlflow(run_dir: Path, rel: str, max_bytes: int = MAX_FILE_BYTES) -> Run
             run.series[name] = series
         if steps is not None:
             run.step_series[name] = steps
-            if epochs_count:
-                epoch_of_step.update((s, e) for s, e, _ in stream.points.rows() if e is not None)
             note = stream.thinning_note(name)
             if note is not None:
                 run.warnings.append(note)
-    if epoch_of_step:
-        run.step_series["epoch"] = dict(sorted(epoch_of_step.items()))
-    run.config = _config(run_dir, run.warnings)
-    run.config_source = "hparams" if run.config is not None else None
+    attach_step_epochs(run, None if epoch is None else epoch.known())
     return run

@@ -21,17 +21,27 @@ from lightreg.diagnose.readers.lightning_csv import read_lightning_csv
 from lightreg.diagnose.readers.limits import MAX_FILE_BYTES
 from lightreg.diagnose.readers.mlflow import read_mlflow
 from lightreg.diagnose.readers.tensorboard import read_tensorboard
+from lightreg.diagnose.readers.wandb_run import read_wandb
 from lightreg.diagnose.run import LogReadError, Run
 
 
-def _read(found: Found, max_bytes: int) -> Run:
+def _read(found: Found, max_bytes: int) -> tuple[list[Run], list[ReadError]]:
+    if found.kind == "mlflow_sqlite":
+        from lightreg.diagnose.readers.mlflow_sqlite import read_mlflow_sqlite  # sqlite3 lazily
+
+        return read_mlflow_sqlite(found.files[0], found.rel, max_bytes)
     if found.kind == "lightning_csv":
-        return read_lightning_csv(found.folder, found.rel, found.files[0], max_bytes)
-    if found.kind == "keras_csv":
-        return read_keras_csv(found.files[0], found.rel, max_bytes)
-    if found.kind == "tensorboard":
-        return read_tensorboard(found.folder, found.files, found.rel, max_bytes)
-    return read_mlflow(found.folder, found.rel, max_bytes)
+        run = read_lightning_csv(found.folder, found.rel, found.files[0], max_bytes)
+    elif found.kind == "keras_csv":
+        run = read_keras_csv(found.files[0], found.rel, max_bytes)
+    elif found.kind in ("tensorboard", "keras_tensorboard"):
+        keras = found.kind == "keras_tensorboard"
+        run = read_tensorboard(found.folder, found.files, found.rel, max_bytes, keras)
+    elif found.kind == "wandb":
+        run = read_wandb(found.folder, found.rel, max_bytes)
+    else:
+        run = read_mlflow(found.folder, found.rel, max_bytes)
+    return [run], []
 
 
 def _why(err: BaseException) -> str:
@@ -74,7 +84,9 @@ def read_runs(
         errors.extend(found_errors)
         for item in found:
             try:
-                runs.append(_read(item, max_file_bytes))
+                item_runs, item_errors = _read(item, max_file_bytes)
+                runs.extend(item_runs)
+                errors.extend(item_errors)
             except Exception as err:  # noqa: BLE001 - one bad run must never stop the others
                 errors.append(ReadError(item.rel, _why(err)))
     return runs, errors

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from typing import Any
 
+from lightreg.diagnose.run import Run
+
 Point = tuple[int, "int | None", float]
 """One logged value: (step, 0-based epoch or None when unknown, value)."""
 
@@ -29,6 +31,9 @@ IGNORED = frozenset({"epoch", "step", "hp_metric"})
 The one exception: when a run has per-step metrics whose epochs are known, readers put the mapping
 step -> epoch into ``Run.step_series["epoch"]``, so the engine can average a per-step loss per
 epoch."""
+
+STEPS_AS_EPOCHS = "steps read as epochs"
+"""How a reader's warning ends when a log without epochs has its steps read as epochs."""
 
 MAX_STEP_POINTS = 50_000
 """Per-step values kept per metric: past twice this many, one value in 2, then in 4, ... is kept.
@@ -137,6 +142,87 @@ def steps_as_epochs(
         per_step = looks_per_step(name, len(points), sparsest)
         out[name] = [(step, None if per_step else step, value) for step, value in points]
     return out
+
+
+def epochs_at_steps(steps: Iterable[int], known: Mapping[int, int]) -> dict[int, int]:
+    """Step -> epoch for each of ``steps``, from ``known`` (step -> epoch where an epoch was logged).
+
+    A step gets the epoch logged at it, else the first epoch whose last known step is at or after
+    it: epoch-level values (validation, ``*_epoch``) are logged at an epoch's last step, so a
+    training step between two of them belongs to the later epoch. Steps after the last known one
+    get none.
+
+    Example:
+        >>> epochs_at_steps([0, 3, 5, 7, 11, 12], {5: 0, 11: 1})
+        {0: 0, 3: 0, 5: 0, 7: 1, 11: 1}
+    """
+    last: dict[int, int] = {}
+    for step, epoch in known.items():
+        last[epoch] = max(step, last.get(epoch, step))
+    ends = sorted((step, epoch) for epoch, step in last.items())
+    end_steps = [step for step, _ in ends]
+    out: dict[int, int] = {}
+    for step in steps:
+        epoch = known.get(step)
+        if epoch is None:
+            i = bisect.bisect_left(end_steps, step)
+            if i == len(ends):
+                continue
+            epoch = ends[i][1]
+        out[step] = epoch
+    return out
+
+
+def _epochs_from_epoch_level(run: Run) -> dict[int, int]:
+    """Without any epoch record: the steps at which the epoch-level series were logged, as epochs.
+
+    Readers read steps as epochs then (:func:`steps_as_epochs`). When the run also has per-step
+    series and those steps are not already 0, 1, 2, ... but span the per-step ones (global steps,
+    as a ``SummaryWriter`` or ``log_metrics`` at ``global_step`` writes), epoch ``i`` is the
+    ``i``-th such step: the series are renumbered and a warning says so. Else nothing is known.
+    """
+    logged = sorted({step for points in run.series.values() for step in points})
+    per_step = [max(p) for name, p in run.step_series.items() if p and name != "epoch"]
+    if not logged or not per_step or logged == list(range(len(logged))):
+        return {}
+    if 2 * logged[-1] < max(per_step):  # epoch numbers beside global steps: no common axis
+        return {}
+    rank = {step: i for i, step in enumerate(logged)}
+    run.series = {
+        name: {rank[step]: value for step, value in points.items()}
+        for name, points in run.series.items()
+    }
+    run.warnings = [w for w in run.warnings if not w.endswith(STEPS_AS_EPOCHS)]
+    run.warnings.append(
+        "no epoch record: epoch i is the i-th step with epoch-level values (validation)"
+    )
+    return rank
+
+
+def attach_step_epochs(run: Run, known: Mapping[int, int] | None) -> None:
+    """Give the run's per-step series their epochs: ``run.step_series["epoch"]`` (step -> epoch).
+
+    ``known`` is what the log says (an ``epoch`` column, tag or metric: step -> epoch), or None
+    when it has no epoch record, in which case the steps of the epoch-level values stand in (see
+    :func:`_epochs_from_epoch_level`). Every step of a per-step series gets an epoch by
+    :func:`epochs_at_steps`, so that the engine can average a per-step loss per epoch. One rule for
+    every reader.
+
+    Example:
+        >>> run = Run("r", "tensorboard", {"val_loss": {5: 1.0, 11: 0.5}},
+        ...           step_series={"loss": {1: 3.0, 5: 2.0, 8: 1.0, 11: 0.5}})
+        >>> attach_step_epochs(run, None)
+        >>> run.series, run.step_series["epoch"]
+        ({'val_loss': {0: 1.0, 1: 0.5}}, {1: 0, 5: 0, 8: 1, 11: 1})
+    """
+    steps = sorted({s for name, p in run.step_series.items() if name != "epoch" for s in p})
+    if not steps:
+        return
+    if not known:
+        known = _epochs_from_epoch_level(run)
+    mapping = epochs_at_steps(steps, known)
+    if mapping:
+        run.step_series["epoch"] = mapping
 
 
 def thinning_stride(count: int) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
@@ -31,6 +31,14 @@ from lightreg.diagnose.readers.limits import MAX_FILE_BYTES, human_bytes, open_l
 from lightreg.diagnose.run import LogReadError
 
 TableKind = Literal["lightning_csv", "keras_csv"]
+DELIMITERS = ",\t;|"
+"""The delimiters a metrics table may use."""
+SNIFF_ROWS = 200
+"""Rows :func:`sniff` looks at."""
+CONSISTENT = 0.8
+"""Share of rows with the header's width, and of a numeric column's filled cells that are numbers."""
+MISSING = frozenset({"", "na", "n/a", "none", "null", "-"})
+"""Cells that mean "no value" (lower case)."""
 Block = list[list[str]]
 """Rows of a table as columns: ``block[i][j]`` is cell ``i`` of row ``j``."""
 HEAD_BYTES = 65536
@@ -41,10 +49,25 @@ MAX_LINE_BYTES = 1 << 20
 """A longer line is no metrics row: the table is refused rather than held in memory."""
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What :func:`sniff` found: which logger's table, and its delimiter.
+
+    Example:
+        >>> Layout("keras_csv", "\\t").delimiter
+        '\\t'
+    """
+
+    kind: TableKind
+    delimiter: str
+
+
 @dataclass
 class Table:
     """A CSV table being read: ``blocks`` yields its well-formed rows once, a :data:`Block` of
     columns at a time; ``warnings`` say what was dropped, complete once ``blocks`` is exhausted.
+
+    ``kind`` is the logger :func:`sniff` recognised.
 
     Example:
         >>> Table(header=["epoch", "loss"], blocks=iter([[["0"], ["1.0"]]])).column("loss")
@@ -54,6 +77,7 @@ class Table:
     header: list[str]
     blocks: Iterable[Block]
     warnings: list[str] = field(default_factory=list)
+    kind: TableKind = "keras_csv"
 
     def column(self, name: str) -> int | None:
         """The index of column ``name``, or None.
@@ -74,6 +98,26 @@ def _is_blank(handle: BinaryIO, head: bytes) -> bool:
             return False
         block = handle.read(HEAD_BYTES)
     return True
+
+
+def decode_head(head: bytes) -> str:
+    """The text of a file's first bytes (a character cut at the end is left out).
+
+    Raises:
+        LogReadError: the bytes are binary (a NUL, or not UTF-8).
+
+    Example:
+        >>> decode_head("epoch,loss é".encode()[:-1])
+        'epoch,loss '
+    """
+    if b"\x00" in head:
+        raise LogReadError("not a metrics log: binary data")
+    try:
+        return head.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:
+            raise LogReadError("not a metrics log: binary data") from None
+        return head[: err.start].decode("utf-8-sig")
 
 
 def _decode(data: bytes, encoding: str) -> str:
@@ -157,8 +201,8 @@ def _good_blocks(
 def open_table(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Iterator[Table]:
     """Open a CSV table for streaming, or raise :class:`LogReadError` saying why it is not one.
 
-    The delimiter is a tab when the first line has tabs and no comma. Rows with the wrong number of
-    cells are dropped and counted; the last row is dropped when it has no line end and too few
+    :func:`sniff` decides from the first :data:`HEAD_BYTES` whether it is a metrics table, and
+    its delimiter. Rows with the wrong number of cells are dropped and counted; the last row is dropped when it has no line end and too few
     cells (the run was killed while writing it).
 
     Example:
@@ -175,9 +219,9 @@ def open_table(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Iterator[Table]:
             raise LogReadError("empty file")
         if b"\x00" in head:
             raise LogReadError("not a metrics log: binary data")
+        layout = sniff(decode_head(head), complete=len(head) < HEAD_BYTES)
+        delimiter = layout.delimiter
         handle.seek(0)
-        first = head.split(b"\n", 1)[0]
-        delimiter = "\t" if b"\t" in first and b"," not in first else ","
         tail: list[str] = []
         chunks = _chunks(handle, tail)
         text = next(chunks, "")
@@ -191,33 +235,111 @@ def open_table(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Iterator[Table]:
             ]
         except csv.Error as err:
             raise LogReadError(f"not a metrics log: {err}") from None
-        table = Table(header, [])
+        table = Table(header, [], kind=layout.kind)
         table.blocks = _good_blocks(
             chain([text], chunks), len(header), tail, delimiter, table.warnings
         )
         yield table
 
 
-def table_kind(header_line: str) -> TableKind:
-    """Say which logger wrote a CSV header line, or raise :class:`LogReadError` if none did.
+def _split(lines: list[str], delimiter: str) -> list[list[str]]:
+    try:
+        return [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
+    except csv.Error as err:
+        raise LogReadError(f"not a metrics log: {err}") from None
 
-    Lightning's CSVLogger always writes a ``step`` column; Keras' header is ``epoch`` then keys.
+
+def _delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits the header in two or more cells and most rows in as many.
+
+    :class:`csv.Sniffer`'s guess is tried first (it weighs quotes and how often each character
+    appears), then each of :data:`DELIMITERS`.
+    """
+    try:
+        guess = csv.Sniffer().sniff("\n".join(lines[:SNIFF_ROWS]), DELIMITERS).delimiter
+    except csv.Error:
+        guess = ""
+    for delimiter in dict.fromkeys([guess, *DELIMITERS]):
+        if not delimiter or delimiter not in lines[0]:
+            continue
+        header, *rows = _split(lines, delimiter)
+        width = len(header)
+        if rows and len(rows[-1]) < width:  # a last row cut short by a killed run
+            rows.pop()
+        if width >= 2 and sum(len(row) == width for row in rows) >= CONSISTENT * len(rows):
+            return delimiter
+    return None
+
+
+def _is_number(cell: str) -> bool:
+    return to_float(cell) is not None
+
+
+def _numeric_columns(header: list[str], rows: list[list[str]]) -> int:
+    """How many columns hold numbers in most of their filled cells (missing markers aside)."""
+    count = 0
+    for i in range(len(header)):
+        cells = [row[i] for row in rows if len(row) == len(header)]
+        filled = [cell for cell in cells if cell.lower() not in MISSING]
+        if filled and sum(map(_is_number, filled)) >= CONSISTENT * len(filled):
+            count += 1
+    return count
+
+
+def epoch_column(header: Sequence[str]) -> int | None:
+    """The index of the epoch column (``epoch``, any case), or None.
 
     Example:
-        >>> table_kind("epoch,loss,val_loss")
-        'keras_csv'
-        >>> table_kind("epoch,step,train_loss")
-        'lightning_csv'
+        >>> epoch_column(["created_at", "Epoch", "loss"]), epoch_column(["loss"])
+        (1, None)
     """
-    delimiter = "\t" if "\t" in header_line and "," not in header_line else ","
-    names = [cell.strip() for cell in header_line.split(delimiter)]
-    if len(names) < 2 or any(len(name.split()) > 2 for name in names):
+    names = [name.strip().lower() for name in header]
+    return names.index("epoch") if "epoch" in names else None
+
+
+def sniff(head: str, complete: bool = True) -> Layout:
+    """Say whether the first lines of a file are a metrics table, its delimiter and its logger.
+
+    The body decides, not the header's words: a delimiter (``,``, tab, ``;`` or ``|``) that
+    splits the header and most rows into the same two or more cells, and mostly numeric columns
+    (at least two, and at least half of them; a ``created_at`` or phase column is allowed).
+    ``complete`` is False when ``head`` is cut from a longer file (its last line is then left
+    out). A table with a ``step`` column, or an epoch column that is not the first, is a
+    Lightning ``CSVLogger`` (or older ``TestTubeLogger``) table; else it is read as Keras'
+    history: rows are epochs.
+
+    Raises:
+        LogReadError: with the reason it is no metrics table.
+
+    Example:
+        >>> sniff("Epoch;Train Loss;Final Test F1 Score\\n0;1.5;0.61\\n1;0.9;0.72\\n")
+        Layout(kind='keras_csv', delimiter=';')
+        >>> sniff("name,value\\nlr,0.1\\nopt,sgd\\n")
+        Traceback (most recent call last):
+        ...
+        lightreg.diagnose.run.LogReadError: not a metrics log: 0 of 2 columns hold numbers
+    """
+    lines = [line for line in head.splitlines() if line.strip()]
+    if not complete and len(lines) > 1:
+        lines.pop()  # may be cut short by the sample's end
+    if not lines:
+        raise LogReadError("empty file")
+    lines = lines[: SNIFF_ROWS + 1]
+    delimiter = _delimiter(lines)
+    if delimiter is None:
         raise LogReadError("not a metrics log: plain text")
-    if "step" in names:
-        return "lightning_csv"
-    if names[0] == "epoch":
-        return "keras_csv"
-    raise LogReadError("not a metrics log: CSV without an epoch or step column")
+    header, *rows = _split(lines, delimiter)
+    if not rows:
+        if any(len(name.split()) > 1 for name in header):  # nothing else to go by
+            raise LogReadError("not a metrics log: plain text")
+        raise LogReadError("no metric values")
+    numeric = _numeric_columns(header, rows)
+    if numeric < 2 or 2 * numeric < len(header):
+        raise LogReadError(f"not a metrics log: {numeric} of {len(header)} columns hold numbers")
+    names = [name.lower() for name in header]
+    epoch = epoch_column(header)
+    lightning = "step" in names or "created_at" in names or (epoch is not None and epoch > 0)
+    return Layout("lightning_csv" if lightning else "keras_csv", delimiter)
 
 
 def to_float(cell: str) -> float | None:

@@ -1,14 +1,17 @@
 """Read TensorBoard event files (``events.out.tfevents.*``) into a :class:`Run`.
 
-All event files of a run folder are merged, in name (= time) order. Scalars come as
+All event files of a run folder are merged, in name (= time) order; Keras' ``train/`` and
+``validation/`` folders are one run (:func:`keras_tag`). Scalars come as
 ``simple_value`` (torch's ``add_scalar``) or as a scalar float/double tensor (``new_style=True``,
 TF2 summaries). ``hp_metric`` and ``_hparams_/*`` are ignored.
 
 Epochs: with an ``epoch`` tag (Lightning logs one), a value belongs to the epoch logged at its step,
 or else to the latest epoch logged before it; a tag that never shares a step with ``epoch`` stays
 per-step. Without an ``epoch`` tag, steps are read as epochs for tags that look per-epoch
-(:func:`~lightreg.diagnose.readers.series.looks_per_step`), and a warning says so. Per-step tags
-with known epochs give ``Run.step_series["epoch"]`` (step -> epoch).
+(:func:`~lightreg.diagnose.readers.series.looks_per_step`), and a warning says so. Every per-step
+value gets an epoch in ``Run.step_series["epoch"]`` (step -> epoch), from the ``epoch`` tag or,
+without one, from the steps of the epoch-level values
+(:func:`~lightreg.diagnose.readers.series.attach_step_epochs`).
 
 Memory: a file is read in chunks (:func:`~lightreg.diagnose.readers.tfrecord.read_records`), never
 whole, and one over ``max_bytes`` is refused unread; per-step tags keep an even sample past
@@ -38,6 +41,8 @@ from lightreg.diagnose.readers.limits import MAX_FILE_BYTES, open_log
 from lightreg.diagnose.readers.protowire import FIXED32, FIXED64, LENGTH, VARINT, WireError, fields
 from lightreg.diagnose.readers.series import (
     IGNORED,
+    STEPS_AS_EPOCHS,
+    attach_step_epochs,
     is_per_step,
     looks_per_step,
     thinning_note,
@@ -256,8 +261,8 @@ def read_event_file(
 
 def _place(
     run: Run, name: str, steps: np.ndarray, values: np.ndarray, epochs: np.ndarray | None
-) -> Columns | None:
-    """Put one tag in the run; for a per-step tag with known epochs, return its (steps, epochs)."""
+) -> None:
+    """Put one tag in the run: a series when its epochs say it is per-epoch, else a step series."""
     import numpy as np
 
     if epochs is not None:
@@ -267,32 +272,35 @@ def _place(
             run.series[name] = dict(
                 zip(epochs[valid].tolist(), values[valid].tolist(), strict=True)
             )
-            return None
+            return
     stride = thinning_stride(len(steps))
     if stride > 1:  # the sample MetricStream keeps: every stride-th value
         run.warnings.append(thinning_note(name, len(steps), stride))
         steps, values = steps[::stride], values[::stride]
-        epochs = None if epochs is None else epochs[::stride]
     run.step_series[name] = dict(zip(steps.tolist(), values.tolist(), strict=True))
-    if epochs is None:
-        return None
-    known = epochs >= 0
-    return steps[known], epochs[known]
 
 
-def _fill(run: Run, columns: dict[str, Columns]) -> None:
-    """Sort the tags of a run into series and step series (see the module docstring)."""
+def _fill(run: Run, columns: dict[str, Columns], steps_are_epochs: bool = False) -> None:
+    """Sort the tags of a run into series and step series (see the module docstring).
+
+    ``steps_are_epochs``: the writer logs per-epoch values at step = epoch (Keras), so reading
+    them so needs no warning.
+    """
     import numpy as np
 
     epoch = columns.pop("epoch", None)
+    if epoch is not None and not np.isfinite(epoch[1]).any():
+        epoch = None  # an epoch tag without a number is no epoch record
     if epoch is None:
         sparsest = min(
             (len(s) for n, (s, _) in columns.items() if not n.endswith("_step")), default=0
         )
-        run.warnings.append("no epoch tag: steps read as epochs")
+        if not steps_are_epochs:
+            run.warnings.append(f"no epoch tag: {STEPS_AS_EPOCHS}")
         for name, (steps, values) in columns.items():
             per_step = looks_per_step(name, len(steps), sparsest)
             _place(run, name, steps, values, None if per_step else steps)
+        attach_step_epochs(run, None)
         return
     order = np.argsort(epoch[0], kind="stable")
     at, value = epoch[0][order], epoch[1][order]
@@ -300,30 +308,66 @@ def _fill(run: Run, columns: dict[str, Columns]) -> None:
     at, value = at[finite], value[finite].astype(np.int64)
     last = np.append(at[1:] != at[:-1], True)  # the last epoch logged at each step
     at, value = at[last], value[last]
-    known: list[Columns] = []
     for name, (steps, values) in columns.items():
         epochs = None
         if np.isin(steps, at).any():
             pos = np.searchsorted(at, steps, side="right") - 1
             epochs = np.where(pos >= 0, value[np.maximum(pos, 0)], -1)
-        per_step = _place(run, name, steps, values, epochs)
-        if per_step is not None:
-            known.append(per_step)
-    if known:
-        steps, epochs = (np.concatenate(c) for c in zip(*known, strict=True))
-        order = np.argsort(steps, kind="stable")
-        run.step_series["epoch"] = dict(
-            zip(steps[order].tolist(), epochs[order].tolist(), strict=True)
-        )
+        _place(run, name, steps, values, epochs)
+    if not run.step_series:
+        return
+    # what the epoch tag says about the per-step values: the epoch at each of their steps where
+    # it was logged, and each epoch's last step (not the whole tag: it may be as long as the log)
+    ends = np.append(value[1:] != value[:-1], True)
+    known = dict(zip(at[ends].tolist(), value[ends].tolist(), strict=True))
+    wanted = np.array(sorted({s for points in run.step_series.values() for s in points}))
+    hit = np.isin(at, wanted)
+    known.update(zip(at[hit].tolist(), value[hit].tolist(), strict=True))
+    attach_step_epochs(run, known)
+
+
+KERAS_FOLDERS = ("train", "validation")
+"""The sub-folders in which Keras' ``TensorBoard`` callback writes one run's event files."""
+
+
+def keras_tag(path: Path, tag: str) -> str | None:
+    """The name a tag of Keras' ``TensorBoard`` callback gets: its ``CSVLogger`` name, or None.
+
+    Keras writes ``epoch_<metric>`` at step = epoch in ``train/`` and, for the validation values,
+    in ``validation/`` (which become ``val_<metric>``, as in Keras' own logs);
+    ``evaluation_<metric>_vs_iterations`` repeats the validation values at the iteration step and
+    is left out. Other tags keep their name (``validation/`` before those of ``validation/``).
+
+    Example:
+        >>> keras_tag(Path("logs/validation/events.out.tfevents.1"), "epoch_loss")
+        'val_loss'
+        >>> keras_tag(Path("logs/train/events.out.tfevents.1"), "epoch_learning_rate")
+        'learning_rate'
+        >>> keras_tag(Path("logs/validation/x"), "evaluation_loss_vs_iterations") is None
+        True
+    """
+    validation = path.parent.name == "validation"
+    if validation and tag.startswith("evaluation_") and tag.endswith("_vs_iterations"):
+        return None
+    if tag.startswith("epoch_"):
+        name = tag.removeprefix("epoch_")
+        return f"val_{name}" if validation else name
+    return f"validation/{tag}" if validation else tag
 
 
 def read_tensorboard(
-    folder: Path, files: list[Path], rel: str, max_bytes: int = MAX_FILE_BYTES
+    folder: Path,
+    files: list[Path],
+    rel: str,
+    max_bytes: int = MAX_FILE_BYTES,
+    keras: bool = False,
 ) -> Run:
     """Read and merge the event ``files`` of one run folder into a :class:`Run` at ``rel``.
 
     A file that can't be read (or is over ``max_bytes``) costs a warning while another file of
-    the run gives values.
+    the run gives values. ``keras``: the files are those of Keras' ``TensorBoard`` callback, in
+    ``folder/train`` and ``folder/validation``; tags are renamed by :func:`keras_tag` and their
+    steps are epochs.
 
     Raises:
         LogReadError: no file held a usable scalar.
@@ -339,8 +383,9 @@ def read_tensorboard(
     merged: dict[str, list[Columns]] = {}
     warnings: list[str] = []
     problems: list[str] = []
-    for path in sorted(files, key=lambda p: p.name):
-        prefix = f"{path.name}: " if len(files) > 1 else ""
+    for path in sorted(files, key=lambda p: (p.parent.name, p.name)):
+        name = f"{path.parent.name}/{path.name}" if keras else path.name
+        prefix = f"{name}: " if len(files) > 1 else ""
         try:
             columns, file_warnings = read_event_file(path, max_bytes)
         except LogReadError as err:
@@ -348,7 +393,9 @@ def read_tensorboard(
             continue
         warnings.extend(prefix + w for w in file_warnings)
         for tag, cols in columns.items():
-            merged.setdefault(tag, []).append(cols)
+            kept = keras_tag(path, tag) if keras else tag
+            if kept is not None:
+                merged.setdefault(kept, []).append(cols)
     if not any(tag != "epoch" for tag in merged):
         if problems or warnings:
             raise LogReadError("; ".join(problems + warnings))
@@ -360,6 +407,7 @@ def read_tensorboard(
             t: tuple(np.concatenate(c) for c in zip(*parts, strict=True))
             for t, parts in merged.items()
         },
+        steps_are_epochs=keras,
     )
     run.config, run.config_source, config_warnings = find_config(folder)
     run.warnings.extend(config_warnings)
