@@ -18,7 +18,12 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    Callback,
+    ModelCheckpoint,
+    RichProgressBar,
+    StochasticWeightAveraging,
+)
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from typing_extensions import override
 
@@ -185,6 +190,13 @@ def build_callbacks(recipe: Recipe, run_dir: str | Path) -> list[Callback]:
             enable_version_counter=False,
         ),
     ]
+    if rules.ema_decay is not None:
+        result.append(reg.EMA(decay=rules.ema_decay))
+    if rules.swa is not None:  # before EarlyStopping: its restore, when any, comes last
+        swa = StochasticWeightAveraging(
+            swa_lrs=rules.swa.lrs, swa_epoch_start=rules.swa.epoch_start
+        )
+        result.append(swa)
     if stop.enabled:
         result.append(
             reg.EarlyStopping(

@@ -1,4 +1,4 @@
-"""Optimizer parameter groups for decoupled weight decay.
+"""Optimizer parameter groups for decoupled weight decay, and sharpness-aware minimization.
 
 Ilya Loshchilov, Frank Hutter, "Decoupled Weight Decay Regularization", ICLR 2019,
 https://arxiv.org/abs/1711.05101. With Adam, an L2 penalty in the loss is rescaled by the
@@ -6,8 +6,12 @@ adaptive step (weights with large gradients are barely regularized); AdamW shrin
 ``lr * weight_decay`` directly. Decay is meant for weight matrices and kernels: shrinking biases,
 normalization gains/shifts or a learned dropout rate towards 0 only hurts.
 
+``SAM`` (Foret et al. 2021) wraps any optimizer so that each step descends with the gradient
+at the worst nearby weights; it is defined in ``lightreg._sam`` and loaded on first use.
+
 ``OPTIMIZER_NAMES`` is the one list of optimizers that models and recipes accept; the module
-imports torch only for type checking, so that the recipe schema can read it without torch.
+imports torch only for type checking (and when ``SAM`` is used), so that the recipe schema can
+read it without torch.
 
 Example:
     >>> import torch
@@ -24,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["OPTIMIZER_NAMES", "param_groups"]
+    from lightreg._sam import SAM
+
+__all__ = ["OPTIMIZER_NAMES", "SAM", "param_groups"]
 
 OPTIMIZER_NAMES = ("adamw", "adam", "sgd", "rmsprop")
 """The optimizers ``ClassifierModule`` builds and recipes name (``optim.name``)."""
@@ -62,3 +68,18 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
         {"params": no_decay, "weight_decay": 0.0},
     ]
     return [group for group in groups if group["params"]]
+
+
+def __getattr__(name: str) -> Any:
+    """``SAM``, imported on first use (it needs torch; the optimizer names do not).
+
+    Example:
+        >>> from lightreg.optim import SAM
+        >>> SAM.__name__
+        'SAM'
+    """
+    if name == "SAM":
+        from lightreg._sam import SAM
+
+        return SAM
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ Example:
 """
 
 from lightreg.callbacks.early_stopping import EarlyStopping
+from lightreg.callbacks.ema import EMA
 from lightreg.callbacks.max_norm import MaxNorm, max_norm_
 from lightreg.callbacks.mixup import (
     CutMix,
@@ -25,6 +26,7 @@ from lightreg.callbacks.weight_stats import WeightStats, weight_stats
 
 __all__ = [
     "CutMix",
+    "EMA",
     "EarlyStopping",
     "MaxNorm",
     "MixUp",

@@ -28,7 +28,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from lightreg.losses import label_smoothing_cross_entropy
-from lightreg.optim import OPTIMIZER_NAMES, param_groups
+from lightreg.optim import OPTIMIZER_NAMES, SAM, param_groups
 
 OptimizerName = Literal[OPTIMIZER_NAMES]
 SchedulerName = Literal["none", "cosine", "plateau"]
@@ -52,6 +52,8 @@ class ClassifierModule(pl.LightningModule):
         label_smoothing: smoothing ``eps`` of the training targets.
         scheduler: ``none``, ``cosine`` (over ``max_epochs``) or ``plateau`` (on ``val_loss``).
         max_epochs: horizon of the cosine schedule.
+        sam_rho: wrap the optimizer in ``lightreg.optim.SAM`` with this radius (None = off).
+            Training loss and accuracy are logged from SAM's first pass (at ``w``) only.
 
     Raises:
         ValueError: for an unknown optimizer or scheduler name.
@@ -80,6 +82,7 @@ class ClassifierModule(pl.LightningModule):
         label_smoothing: float = 0.0,
         scheduler: SchedulerName = "none",
         max_epochs: int = 30,
+        sam_rho: float | None = None,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZER_NAMES:
@@ -94,6 +97,7 @@ class ClassifierModule(pl.LightningModule):
         self.label_smoothing = label_smoothing
         self.scheduler_name = scheduler
         self.max_epochs = max_epochs
+        self.sam_rho = sam_rho
         self.train_acc = MulticlassAccuracy(num_classes)
         self.val_acc = MulticlassAccuracy(num_classes)
         self.test_acc = MulticlassAccuracy(num_classes)
@@ -116,6 +120,8 @@ class ClassifierModule(pl.LightningModule):
         hard = y.argmax(dim=-1) if y.ndim > 1 else y
         if stage == "train":
             loss = label_smoothing_cross_entropy(logits, y, smoothing=self.label_smoothing)
+            if self._sam_second_pass():
+                return loss
         else:
             loss = F.cross_entropy(logits, y)
         sync = self.trainer.world_size > 1 if self._trainer is not None else False
@@ -167,8 +173,14 @@ class ClassifierModule(pl.LightningModule):
         """
         self._shared_step(batch, "test", self.test_prefix)
 
+    def _sam_second_pass(self) -> bool:
+        """Whether SAM is running the training step at ``w + e`` (not a step to log)."""
+        optimizers = self.trainer.optimizers if self._trainer is not None else []
+        return any(isinstance(o, SAM) and o.perturbed for o in optimizers)
+
     def configure_optimizers(self) -> Any:
-        """The optimizer over ``param_groups`` (no decay on biases and norms), plus a schedule.
+        """The optimizer over ``param_groups`` (no decay on biases and norms), wrapped in
+        ``SAM`` when ``sam_rho`` is set, plus a schedule.
 
         Example:
             >>> from lightreg.models.mlp import MLPClassifier
@@ -177,6 +189,8 @@ class ClassifierModule(pl.LightningModule):
             >>> config = MLPClassifier(4, 3, scheduler="cosine").configure_optimizers()
             >>> type(config["optimizer"]).__name__, type(config["lr_scheduler"]).__name__
             ('AdamW', 'CosineAnnealingLR')
+            >>> type(MLPClassifier(4, 3, sam_rho=0.05).configure_optimizers()).__name__
+            'SAM'
         """
         groups = param_groups(self, self.weight_decay)
         if self.optimizer_name == "adamw":
@@ -187,6 +201,8 @@ class ClassifierModule(pl.LightningModule):
             optimizer = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum, nesterov=True)
         else:
             optimizer = torch.optim.RMSprop(groups, lr=self.lr, momentum=self.momentum)
+        if self.sam_rho is not None:
+            optimizer = SAM(optimizer, rho=self.sam_rho)
         if self.scheduler_name == "cosine":
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.max_epochs)
             return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -33,6 +33,7 @@ def _training_kwargs(recipe: Recipe) -> dict[str, Any]:
         "label_smoothing": recipe.regularization.label_smoothing,
         "scheduler": recipe.optim.scheduler,
         "max_epochs": recipe.trainer.max_epochs,
+        "sam_rho": recipe.regularization.sam_rho,
     }
 
 
@@ -80,6 +81,10 @@ def _build_cnn(
         stride=cfg.stride,
         padding=cfg.padding,
         pool=cfg.pool,
+        block=cfg.block,
+        drop_path=reg.drop_path,
+        dropblock=reg.dropblock.rate,
+        dropblock_size=reg.dropblock.block_size,
         **training,
     )
 

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from lightreg.models.shapes import residual_padding_problem
 from lightreg.optim import OPTIMIZER_NAMES
 from lightreg.presets import IMAGE_DATASETS, SIGNAL_DATASETS
 from lightreg.text import did_you_mean, short_repr
@@ -250,6 +251,9 @@ class CNNConfig(_ModelBase):
         None, description="Zero padding of every conv; null = kernel_size // 2."
     )
     pool: bool = Field(True, description="Max-pool by 2 after each block while the maps allow.")
+    block: Literal["plain", "residual"] = Field(
+        "plain", description="Conv blocks alone, or inside a skip connection (for drop_path)."
+    )
 
     @model_validator(mode="after")
     def _one_kernel_per_block(self) -> CNNConfig:
@@ -258,6 +262,14 @@ class CNNConfig(_ModelBase):
                 f"kernel_size lists {len(self.kernel_size)} kernels for {len(self.channels)} "
                 "conv blocks (channels); give one per block, or a single number"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _residual_keeps_the_size(self) -> CNNConfig:
+        kernels = self.kernel_size if isinstance(self.kernel_size, list) else [self.kernel_size]
+        problem = self.block == "residual" and residual_padding_problem(kernels, self.padding)
+        if problem:
+            raise ValueError(f"block 'residual': {problem}")
         return self
 
 
@@ -319,6 +331,54 @@ class OverfittingMonitorConfig(Section):
 AugmentStep = dict[str, dict[str, Any] | None]
 
 
+class DropBlockConfig(Section):
+    """DropBlock on every conv block's maps (Ghiasi et al. 2018); ``rate`` 0 turns it off.
+
+    Example:
+        >>> DropBlockConfig(rate=0.1).block_size
+        3
+    """
+
+    rate: Probability = Field(
+        0.0, description="Share of each conv map to drop (the paper's 1 - keep_prob); 0 = off."
+    )
+    block_size: Kernel = Field(
+        3, description="Side of a dropped square (a run of steps on signals)."
+    )
+
+
+class SWAConfig(Section):
+    """Lightning's ``StochasticWeightAveraging`` (Izmailov et al. 2018), used as it is.
+
+    From epoch ``epoch_start`` on, the learning rate anneals to ``lrs`` and the weights at the
+    start of each epoch are averaged; the average replaces the weights only if training reaches
+    ``trainer.max_epochs`` (see the linter's ``swa-*`` rules).
+
+    Example:
+        >>> SWAConfig(lrs=0.01).epoch_start, SWAConfig(lrs=0.01).first_epoch(max_epochs=30)
+        (0.8, 23)
+    """
+
+    lrs: Annotated[float, Field(gt=0.0, le=10.0)] = Field(
+        description="Learning rate SWA anneals to from epoch_start on (Lightning's swa_lrs)."
+    )
+    epoch_start: (
+        Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | Annotated[float, Field(gt=0.0, lt=1.0)]
+    ) = Field(0.8, description="First averaged epoch, counted from 1, or a share of max_epochs.")
+
+    def first_epoch(self, max_epochs: int) -> int:
+        """The first averaged epoch, 0-based, as Lightning computes it.
+
+        Example:
+            >>> SWAConfig(lrs=0.01, epoch_start=5).first_epoch(max_epochs=30)
+            4
+        """
+        start = self.epoch_start
+        if isinstance(start, float):
+            start = int(max_epochs * start)
+        return max(start - 1, 0)
+
+
 class RegularizationConfig(Section):
     """Every regularization knob. ``preset`` fills the keys the recipe leaves out.
 
@@ -336,12 +396,23 @@ class RegularizationConfig(Section):
     l2: NonNegative = 0.0
     weight_decay: NonNegative = 0.0
     max_norm: Annotated[float, Field(gt=0.0)] | None = None
+    drop_path: Probability = Field(
+        0.0, description="Stochastic depth of the CNN's residual blocks; block i of L: rate*i/L."
+    )
+    dropblock: DropBlockConfig = Field(default_factory=DropBlockConfig)
     label_smoothing: Probability = 0.0
     mixup_alpha: NonNegative = 0.0
     cutmix_alpha: NonNegative = 0.0
     augment: AugmentPreset | list[AugmentStep] | None = None
     overfitting_monitor: OverfittingMonitorConfig = Field(default_factory=OverfittingMonitorConfig)
     weight_stats: bool = True
+    ema_decay: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        None, description="EMA of the weights, validated and saved in their place; null = off."
+    )
+    swa: SWAConfig | None = Field(None, description="Stochastic weight averaging; null = off.")
+    sam_rho: Annotated[float, Field(gt=0.0)] | None = Field(
+        None, description="Sharpness-aware minimization's radius (lightreg.optim.SAM); null = off."
+    )
 
 
 class OptimConfig(Section):
@@ -479,6 +550,46 @@ class Recipe(Section):
         return value
 
     @model_validator(mode="after")
+    def _check_block_regularizers(self) -> Recipe:
+        reg, model = self.regularization, self.model
+        if reg.drop_path > 0 and getattr(model, "block", None) != "residual":
+            has_none = (
+                "model.block is 'plain', which has none: set model.block residual, or drop_path 0"
+                if model.type == "cnn"
+                else f"model.type '{model.type}' has none: use model.type cnn with model.block "
+                "residual"
+            )
+            raise ValueError(
+                f"regularization.drop_path = {reg.drop_path:g} drops the residual branch of a "
+                f"block; {has_none}"
+            )
+        if reg.dropblock.rate > 0 and model.type != "cnn":
+            raise ValueError(
+                f"regularization.dropblock.rate = {reg.dropblock.rate:g} drops blocks of the "
+                f"CNN's conv maps; model.type '{model.type}' has none: use model.type cnn"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_sam_can_step(self) -> Recipe:
+        rho, cfg = self.regularization.sam_rho, self.trainer
+        if rho is None:
+            return self
+        if cfg.accumulate_grad_batches > 1:
+            raise ValueError(
+                f"regularization.sam_rho = {rho:g} with trainer.accumulate_grad_batches = "
+                f"{cfg.accumulate_grad_batches}: SAM's second pass would see only the last "
+                "micro-batch; set accumulate_grad_batches 1 and raise data.batch_size instead"
+            )
+        if cfg.precision == "16-mixed" and cfg.accelerator != "cpu":
+            raise ValueError(
+                f"regularization.sam_rho = {rho:g} with trainer.precision '16-mixed': its "
+                "GradScaler (on GPUs) steps without the closure SAM runs twice; use precision "
+                "'bf16-mixed' or '32'"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_model_fits_data(self) -> Recipe:
         if self.model.type != "mlp" and self.data.kind == "tabular":
             raise ValueError(
@@ -499,6 +610,9 @@ class Recipe(Section):
                     ("regularization.l1", reg.l1 > 0),
                     ("regularization.l2", reg.l2 > 0),
                     ("regularization.max_norm", reg.max_norm is not None),
+                    ("regularization.ema_decay", reg.ema_decay is not None),
+                    ("regularization.swa", reg.swa is not None),
+                    ("regularization.sam_rho", reg.sam_rho is not None),
                     (
                         "early_stopping.restore_best_weights",
                         self.early_stopping.enabled and self.early_stopping.restore_best_weights,
