@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
+# test-only, without its torchvision requirement (see pyproject.toml)
+TIMM_SPEC ?= timm==1.0.31
 PY := $(VENV)/bin/python
 CORE := $(VENV)/.lightreg-core
 DEV := $(VENV)/.lightreg-dev
@@ -29,6 +31,7 @@ $(CORE): $(PY) pyproject.toml
 # the test tools, tensorboard, matplotlib and ray (for the sweep's Ray backend tests)
 $(DEV): $(CORE)
 	$(PY) -m pip install -q -e ".[dev,plot]"
+	$(PY) -m pip install -q --no-deps "$(TIMM_SPEC)"
 	touch $(DEV)
 
 setup: $(DEV)
@@ -50,6 +53,7 @@ $(LOWEST_DEV): pyproject.toml
 	$(LOWEST_PY) -c "from importlib.metadata import version; print('torch==' + version('torch'))" > $(LOWEST)/torch-pin.txt
 	$(LOWEST)/bin/uv pip install -q --python $(LOWEST_PY) --resolution lowest-direct \
 	  --constraint $(LOWEST)/torch-pin.txt -e ".[dev,plot]"
+	$(LOWEST_PY) -m pip install -q --no-deps "$(TIMM_SPEC)"
 	touch $(LOWEST_DEV)
 
 test-lowest: $(LOWEST_DEV)

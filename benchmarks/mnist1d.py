@@ -8,12 +8,15 @@ batch 100, 200 epochs, no regularization) and ``mnist1d_<family>`` (the regulari
 several seeds, and prints one Markdown table:
 
 - the paper's test accuracy;
+- the twin trained the paper's way (``notebooks/train.py``: all 4,000 training signals in order, no
+  validation, Adam, 8,000 steps of 100, the last step's weights scored on the test signals): the
+  reproduction, the same model under the same protocol;
 - test accuracy of the best-validation weights, mean ± sd over seeds, for the twin and the recipe;
 - the train-val loss gap of the best weights in eval mode (``FitResult.gap_loss``: no dropout,
   no augmentation), for both;
 - wall time per run on this machine.
 
-Then one MET / NOT MET line per target: the twins within 3 points of the paper, the recipes at
+Then one MET / NOT MET line per target: the twins (the paper's protocol) within 3 points of it, the recipes at
 their targets (MLP 85%, CNN 98%, LSTM 94%), each recipe above its twin with at most half its gap,
 and each recipe under 5 minutes. Settings were chosen on validation accuracy, never on test.
 
@@ -56,6 +59,46 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+def paper_protocol(name: str, seed: int, steps: int = 8000) -> float:
+    """Test accuracy of recipe ``name``'s model trained as the paper's ``train.py`` trains it.
+
+    The model is the one ``lightreg fit`` builds from the recipe (same layers, same initialization
+    code); the loop is the paper's: batches taken in order from all 4,000 training signals (no
+    validation split, no shuffling), Adam with the recipe's learning rate, ``steps`` steps of
+    ``data.batch_size``, and the last weights scored on the 1,000 test signals.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from lightreg.data.datamodule import to_layout
+    from lightreg.data.datasets import load_mnist1d
+    from lightreg.models.registry import build_model, layout_for
+    from lightreg.recipe import load_recipe
+
+    recipe = load_recipe(name, [f"seed={seed}"])
+    torch.manual_seed(seed)
+    samples = load_mnist1d()
+    features = to_layout(samples.features, layout_for(recipe.model.type))
+    test = np.zeros(len(features), dtype=bool)
+    test[samples.test_index] = True
+    x, y = torch.as_tensor(features[~test]), torch.as_tensor(samples.labels[~test])
+    x_test, y_test = torch.as_tensor(features[test]), torch.as_tensor(samples.labels[test])
+    model = build_model(recipe, tuple(x.shape[1:]), samples.num_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.optim.lr)
+    batch = recipe.data.batch_size
+    model.train()
+    for step in range(steps + 1):  # train.py runs total_steps + 1 steps
+        start = (step * batch) % len(x)
+        loss = F.cross_entropy(model(x[start : start + batch]), y[start : start + batch])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    with torch.no_grad():
+        return float((model(x_test).argmax(-1) == y_test).float().mean())
+
+
 def measure(name: str, seeds: int, overrides: list[str], root: str) -> tuple[Outcome, float]:
     """Train shipped recipe ``name`` with seeds ``0 .. seeds - 1``: the measurements, and the
     mean CPU time per run (this process's, all threads: on a shared machine, wall time is not
@@ -86,17 +129,17 @@ def percent(accuracies: list[float]) -> str:
     return f"{summarize([100 * a for a in accuracies], digits=1)} %"
 
 
-def verdicts(family: str, twin: Outcome, recipe: Outcome) -> list[str]:
-    """The MET / NOT MET lines of one family.
+def verdicts(family: str, twin: Outcome, recipe: Outcome, reproduced: list[float]) -> list[str]:
+    """The MET / NOT MET lines of one family; ``reproduced``: the twin's paper-protocol accuracies.
 
     Example:
-        >>> twin, recipe = Outcome(test_acc=[0.67], clean_gap=[2.0], seconds=[9.0]), Outcome(
+        >>> twin, recipe = Outcome(test_acc=[0.64], clean_gap=[2.0], seconds=[9.0]), Outcome(
         ...     test_acc=[0.86], clean_gap=[0.5], seconds=[60.0])
-        >>> for line in verdicts("mlp", twin, recipe):
+        >>> for line in verdicts("mlp", twin, recipe, [0.67]):
         ...     print(line)
-        mlp twin: 67.0% vs the paper's MLP 68.0% (within 3 points): MET
+        mlp twin, the paper's protocol: 67.0% vs the paper's MLP 68.0% (within 3 points): MET
         mlp recipe: 86.0% (target >= 85%): MET
-        mlp recipe vs twin: accuracy +19.0 points, gap ratio 0.25 (target > 0, <= 0.50): MET
+        mlp recipe vs twin: accuracy +22.0 points, gap ratio 0.25 (target > 0, <= 0.50): MET
         mlp recipe wall time: 60 s per run (target < 300 s): MET
     """
     spec = FAMILIES[family]
@@ -109,9 +152,10 @@ def verdicts(family: str, twin: Outcome, recipe: Outcome) -> list[str]:
 
     lines = []
     if spec.paper_model != "GRU":
-        close = abs(twin_acc - spec.paper_acc) <= REPRODUCTION_TOLERANCE
+        paper_way = statistics.fmean(reproduced)
+        close = abs(paper_way - spec.paper_acc) <= REPRODUCTION_TOLERANCE
         lines.append(
-            f"{family} twin: {twin_acc:.1%} vs the paper's {spec.paper_model} "
+            f"{family} twin, the paper's protocol: {paper_way:.1%} vs the paper's {spec.paper_model} "
             f"{spec.paper_acc:.1%} (within 3 points): {verdict(close)}"
         )
     lines += [
@@ -145,22 +189,30 @@ def main() -> None:
         overrides.append(f"trainer.max_epochs={args.epochs}")
     results: dict[str, tuple[Outcome, Outcome]] = {}
     cpu: dict[str, tuple[float, float]] = {}
+    reproduced: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as root:
         for family in families:
+            steps = 8000 if args.epochs is None else args.epochs * 40  # 40 batches of 100 an epoch
+            reproduced[family] = [
+                paper_protocol(f"mnist1d_{family}_baseline", seed, steps)
+                for seed in range(args.seeds)
+            ]
+            print(f"{family} twin, the paper's protocol: {reproduced[family]}", file=sys.stderr)
             twin, twin_cpu = measure(f"mnist1d_{family}_baseline", args.seeds, overrides, root)
             recipe, recipe_cpu = measure(f"mnist1d_{family}", args.seeds, overrides, root)
             results[family] = (twin, recipe)
             cpu[family] = (twin_cpu, recipe_cpu)
     print(f"MNIST-1D, test accuracy of the best-validation weights, {args.seeds} seed(s)\n")
     print(
-        "| family | paper | twin | recipe | twin train-val loss gap | recipe gap "
-        "| wall time / run (twin, recipe) | CPU time / run (twin, recipe) |"
+        "| family | paper | twin, the paper's protocol | twin | recipe | twin train-val loss gap "
+        "| recipe gap | wall time / run (twin, recipe) | CPU time / run (twin, recipe) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for family, (twin, recipe) in results.items():
         spec = FAMILIES[family]
         print(
-            f"| {family} | {spec.paper_model} {spec.paper_acc:.0%} | {percent(twin.test_acc)} "
+            f"| {family} | {spec.paper_model} {spec.paper_acc:.0%} | {percent(reproduced[family])} "
+            f"| {percent(twin.test_acc)} "
             f"| {percent(recipe.test_acc)} | {summarize(twin.clean_gap)} "
             f"| {summarize(recipe.clean_gap)} | {statistics.fmean(twin.seconds):.0f} s, "
             f"{statistics.fmean(recipe.seconds):.0f} s | {cpu[family][0]:.0f} s, "
@@ -168,7 +220,7 @@ def main() -> None:
         )
     print()
     for family, (twin, recipe) in results.items():
-        for line in verdicts(family, twin, recipe):
+        for line in verdicts(family, twin, recipe, reproduced[family]):
             print(line)
 
 

@@ -1,4 +1,5 @@
-"""Suite-wide set-up: generated data sets are cached in a temporary folder, never the user's."""
+"""Suite-wide set-up: generated data sets are cached in a temporary folder, never the user's;
+the library's logger is restored after each test."""
 
 from __future__ import annotations
 
@@ -17,3 +18,16 @@ def _private_cache_home(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _library_logger_restored():
+    """Undo what a CLI command run in-process does to the ``lightreg`` logger (its rich handler),
+    so that a later test sees the library's logging as a fresh process would."""
+    import logging
+
+    logger = logging.getLogger("lightreg")
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate, logger.level = propagate, level
