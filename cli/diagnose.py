@@ -305,7 +305,7 @@ def diagnose(
         typer.Option(
             "--threshold",
             "-t",
-            help="Any rule threshold, KEY=VALUE (repeatable); see docs/diagnose.md.",
+            help="Any rule threshold, KEY=VALUE (repeatable); the README lists them (Verdicts and their rules).",
             metavar="KEY=VALUE",
         ),
     ] = None,

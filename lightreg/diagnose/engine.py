@@ -99,7 +99,7 @@ class Diagnosis:
         return self.judgement.evidence
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON record (docs/diagnose.md); NaN and inf are None.
+        """The JSON record (README: `lightreg diagnose`, JSON); NaN and inf are None.
 
         Extra keys beyond the documented core: ``summary``, ``reasons``, ``notes``, ``evidence``.
 
