@@ -12,9 +12,16 @@ with several seeds, and prints a Markdown table of:
 
 Target: each recipe beats its twin on mean test accuracy and at least halves the final gap.
 
+``--techniques`` measures the second-wave techniques instead, each on the ``cnn`` recipe against
+the same recipe without it (same seeds): stochastic depth (``regularization.drop_path`` on
+``model.block: residual``, against the residual CNN without it), EMA of the weights
+(``regularization.ema_decay``) and SAM (``regularization.sam_rho``). It prints test accuracy and
+the clean gap with and without, and says per technique whether it helped on this data.
+
 Run:
     python benchmarks/generalization.py                      # 3 seeds, the recipes' own settings
     python benchmarks/generalization.py --seeds 2 --pairs mlp
+    python benchmarks/generalization.py --techniques         # drop_path, EMA, SAM on the CNN
 """
 
 from __future__ import annotations
@@ -26,6 +33,12 @@ import time
 from dataclasses import dataclass, field
 
 PAIRS = ("mlp", "cnn", "lstm_layernorm")
+TECHNIQUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (the overrides of the run without the technique, the technique's own overrides)
+    "drop_path": (("model.block=residual",), ("regularization.drop_path=0.1",)),
+    "ema": ((), ("regularization.ema_decay=0.99",)),
+    "sam": ((), ("regularization.sam_rho=0.05",)),
+}
 
 
 @dataclass
@@ -74,29 +87,68 @@ def summarize(values: list[float], digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def measure(name: str, seeds: int, overrides: list[str], root: str) -> Outcome:
+    """Train shipped recipe ``name`` with seeds ``0 .. seeds - 1``."""
+    outcome = Outcome()
+    for seed in range(seeds):
+        acc, gap, clean, best, epochs, secs = run_recipe(name, seed, overrides, root)
+        outcome.test_acc.append(acc)
+        outcome.final_gap.append(gap)
+        outcome.clean_gap.append(clean)
+        outcome.best_epoch.append(best)
+        outcome.epochs.append(epochs)
+        outcome.seconds.append(secs)
+    return outcome
+
+
+def techniques(seeds: int, overrides: list[str]) -> None:
+    """Each technique of ``TECHNIQUES`` on the ``cnn`` recipe, with and without it: one table."""
+    print(
+        "| technique | test acc without | test acc with | clean gap without | clean gap with "
+        "| wall time / run without, with |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    verdicts = []
+    with tempfile.TemporaryDirectory() as root:
+        baselines: dict[tuple[str, ...], Outcome] = {}
+        for name, (base, own) in TECHNIQUES.items():
+            if base not in baselines:
+                baselines[base] = measure("cnn", seeds, [*overrides, *base], root)
+            without = baselines[base]
+            with_it = measure("cnn", seeds, [*overrides, *base, *own], root)
+            print(
+                f"| {name} | {summarize(without.test_acc)} | {summarize(with_it.test_acc)} "
+                f"| {summarize(without.clean_gap)} | {summarize(with_it.clean_gap)} "
+                f"| {statistics.fmean(without.seconds):.1f} s, "
+                f"{statistics.fmean(with_it.seconds):.1f} s |",
+                flush=True,
+            )
+            gain = statistics.fmean(with_it.test_acc) - statistics.fmean(without.test_acc)
+            verdicts.append(
+                f"{name}: test accuracy {gain:+.3f}: "
+                f"{'helped' if gain > 0 else 'did not help'} on this data"
+            )
+    print()
+    print("\n".join(verdicts))
+
+
 def main() -> None:
     """Parse arguments, run every pair, print the table and the verdict per pair."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--pairs", default=",".join(PAIRS))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--techniques", action="store_true", help="drop_path, EMA, SAM on the CNN")
     args = parser.parse_args()
+    if args.techniques:
+        techniques(args.seeds, args.overrides)
+        return
     pairs = [p for p in args.pairs.split(",") if p]
     outcomes: dict[str, Outcome] = {}
     with tempfile.TemporaryDirectory() as root:
         for pair in pairs:
             for name in (pair, f"{pair}_baseline"):
-                outcome = outcomes.setdefault(name, Outcome())
-                for seed in range(args.seeds):
-                    acc, gap, clean, best, epochs, secs = run_recipe(
-                        name, seed, args.overrides, root
-                    )
-                    outcome.test_acc.append(acc)
-                    outcome.final_gap.append(gap)
-                    outcome.clean_gap.append(clean)
-                    outcome.best_epoch.append(best)
-                    outcome.epochs.append(epochs)
-                    outcome.seconds.append(secs)
+                outcomes[name] = measure(name, args.seeds, args.overrides, root)
     print(
         "| recipe | test accuracy | final train-val loss gap | clean gap (best weights) "
         "| best epoch | epochs run | wall time / run |"
