@@ -101,6 +101,10 @@ def measure(name: str, seeds: int, overrides: list[str], root: str) -> Outcome:
     return outcome
 
 
+def _sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def techniques(seeds: int, overrides: list[str]) -> None:
     """Each technique of ``TECHNIQUES`` on the ``cnn`` recipe, with and without it: one table."""
     print(
@@ -124,9 +128,10 @@ def techniques(seeds: int, overrides: list[str]) -> None:
                 flush=True,
             )
             gain = statistics.fmean(with_it.test_acc) - statistics.fmean(without.test_acc)
+            spread = max(_sd(with_it.test_acc), _sd(without.test_acc))
+            effect = "helped" if gain > spread else "hurt" if gain < -spread else "no clear effect"
             verdicts.append(
-                f"{name}: test accuracy {gain:+.3f}: "
-                f"{'helped' if gain > 0 else 'did not help'} on this data"
+                f"{name}: test accuracy {gain:+.3f} (seeds' sd {spread:.3f}): {effect} on this data"
             )
     print()
     print("\n".join(verdicts))
