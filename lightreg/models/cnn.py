@@ -56,7 +56,12 @@ BLOCKS = ("plain", "residual")
 
 class ConvLayers(NamedTuple):
     """The convolution, batch norm, max-pool and DropBlock classes for one number of spatial
-    dimensions."""
+    dimensions.
+
+    Example:
+        >>> LAYERS[1].conv.__name__, LAYERS[2].dropblock.__name__
+        ('Conv1d', 'DropBlock2d')
+    """
 
     conv: type[nn.Module]
     norm: type[nn.Module]

@@ -25,7 +25,12 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
 
 
 class BlockShape(NamedTuple):
-    """One conv block's map: its size after the convolutions, and whether it is then pooled."""
+    """One conv block's map: its size after the convolutions, and whether it is then pooled.
+
+    Example:
+        >>> BlockShape((8, 8), pooled=False).output
+        (8, 8)
+    """
 
     size: tuple[int, ...]
     pooled: bool
