@@ -17,15 +17,21 @@ and the rule that stopped it. Then one line per recipe against the targets: auto
 baseline, comes within 1 point of the hand-tuned recipe (or beats it), and uses no more epochs
 than the preset sweep.
 
+With ``--results FILE.jsonl`` every finished (recipe, seed) is appended to the file as one JSON
+line, and a (recipe, seed) already there is not run again: an interrupted benchmark resumes, and
+processes that share the file (different recipes or seeds, ``--threads 1`` each) fill one table.
+
 Run:
     python benchmarks/autofit.py                       # 3 seeds, the three image/sequence baselines
     python benchmarks/autofit.py --mnist1d             # the MNIST-1D baselines too
     python benchmarks/autofit.py --seeds 1 --recipes mlp_baseline --set trainer.max_epochs=4
+    python benchmarks/autofit.py --recipes cnn_baseline --threads 1 --results autofit.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from collections import Counter
@@ -142,34 +148,67 @@ def report(results: dict[str, dict[str, Scores]]) -> None:
         print(f"{name}: autofit {'; '.join(text for _, text in checks)}: {verdict}")
 
 
-def main() -> None:
-    """Run every method on every selected baseline and seed; print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--recipes", default=",".join(BASELINES))
-    parser.add_argument("--mnist1d", action="store_true", help="add the MNIST-1D baselines")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--out", type=Path, default=None, help="where runs go (default: temp)")
-    args = parser.parse_args()
-    names = [name for name in args.recipes.split(",") if name]
-    if args.mnist1d:
-        names += [name for name in MNIST1D if name not in names]
-    root = args.out or Path(tempfile.mkdtemp(prefix="lightreg-autofit-bench-"))
+def load_results(path: Path | None) -> dict[tuple[str, int], dict[str, list]]:
+    """The (recipe, seed) -> method -> values lines of a ``--results`` file (none: empty)."""
+    if path is None or not path.exists():
+        return {}
+    lines = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {(line["recipe"], line["seed"]): line["methods"] for line in lines}
+
+
+def tabulate(done: dict[tuple[str, int], dict[str, list]], names: list[str], seeds: range):
+    """Per recipe (of ``names``, with every seed of ``seeds`` done), each method's scores."""
     results: dict[str, dict[str, Scores]] = {}
     for name in names:
+        if any((name, seed) not in done for seed in seeds):
+            continue
         methods = {method: Scores() for method in METHODS}
-        for seed in range(42, 42 + args.seeds):
-            for method, values in measure(name, seed, root, args.overrides).items():
+        for seed in seeds:
+            for method, values in done[name, seed].items():
                 scores = methods[method]
                 scores.test_acc.append(values[0])
                 scores.epochs.append(values[1])
                 if method == "autofit":
                     scores.rounds.append(values[2])
                     scores.stops.append(values[3])
-            print(f"{name} seed {seed}: done", flush=True)
         results[name] = methods
+    return results
+
+
+def main() -> None:
+    """Run every method on every selected baseline and seed; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=42)
+    parser.add_argument("--recipes", default=",".join(BASELINES))
+    parser.add_argument("--mnist1d", action="store_true", help="add the MNIST-1D baselines")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--out", type=Path, default=None, help="where runs go (default: temp)")
+    parser.add_argument("--results", type=Path, help="JSON lines to resume from and append to")
+    parser.add_argument("--threads", type=int, help="torch threads (1 on a shared machine)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    names = [name for name in args.recipes.split(",") if name]
+    if args.mnist1d:
+        names += [name for name in MNIST1D if name not in names]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    root = args.out or Path(tempfile.mkdtemp(prefix="lightreg-autofit-bench-"))
+    done = load_results(args.results)
+    for name in names:
+        for seed in seeds:
+            if (name, seed) in done:
+                continue
+            done[name, seed] = measure(name, seed, root, args.overrides)
+            if args.results is not None:
+                line = {"recipe": name, "seed": seed, "methods": done[name, seed]}
+                with args.results.open("a") as file:
+                    file.write(json.dumps(line) + "\n")
+            print(f"{name} seed {seed}: done", flush=True)
     print(f"runs: {root}\n")
-    report(results)
+    report(tabulate(done, names, seeds))
 
 
 if __name__ == "__main__":

@@ -50,12 +50,14 @@ class Family:
     paper_model: str
     paper_acc: float
     target: float
+    reproduced: bool = True
+    """Whether the paper trained this very model (its protocol is then reproduced)."""
 
 
 FAMILIES: dict[str, Family] = {
     "mlp": Family("MLP", 0.68, 0.85),
     "cnn": Family("CNN", 0.94, 0.98),
-    "lstm": Family("GRU", 0.91, 0.94),  # the paper has no LSTM: its recurrent row is a GRU
+    "lstm": Family("GRU", 0.91, 0.94, reproduced=False),  # the paper's recurrent row is a GRU
 }
 
 
@@ -151,7 +153,7 @@ def verdicts(family: str, twin: Outcome, recipe: Outcome, reproduced: list[float
         return "MET" if met else "NOT MET"
 
     lines = []
-    if spec.paper_model != "GRU":
+    if spec.reproduced:
         paper_way = statistics.fmean(reproduced)
         close = abs(paper_way - spec.paper_acc) <= REPRODUCTION_TOLERANCE
         lines.append(
@@ -196,6 +198,7 @@ def main() -> None:
             reproduced[family] = [
                 paper_protocol(f"mnist1d_{family}_baseline", seed, steps)
                 for seed in range(args.seeds)
+                if FAMILIES[family].reproduced
             ]
             print(f"{family} twin, the paper's protocol: {reproduced[family]}", file=sys.stderr)
             twin, twin_cpu = measure(f"mnist1d_{family}_baseline", args.seeds, overrides, root)
@@ -210,8 +213,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for family, (twin, recipe) in results.items():
         spec = FAMILIES[family]
+        paper_way = percent(reproduced[family]) if spec.reproduced else "(not in the paper)"
         print(
-            f"| {family} | {spec.paper_model} {spec.paper_acc:.0%} | {percent(reproduced[family])} "
+            f"| {family} | {spec.paper_model} {spec.paper_acc:.0%} | {paper_way} "
             f"| {percent(twin.test_acc)} "
             f"| {percent(recipe.test_acc)} | {summarize(twin.clean_gap)} "
             f"| {summarize(recipe.clean_gap)} | {statistics.fmean(twin.seconds):.0f} s, "

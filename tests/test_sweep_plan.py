@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from lightreg.cli.app import app
 from lightreg.recipe import RecipeError
+from lightreg.recipe.load import shipped_recipes
 from lightreg.sweep import (
     BackendError,
     Entry,
@@ -117,6 +118,15 @@ def test_presets_that_change_nothing_are_flagged(tmp_path):
         grid=["regularization.label_smoothing=0.0,0"],
     )
     assert "resolve to the same recipe" in plan.warnings[0]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in shipped_recipes() if n.endswith("_baseline")))
+def test_presets_change_every_shipped_baseline(name):
+    """The baselines leave their regularizers to the presets: a preset sweep is no no-op."""
+    plan = plan_sweep(name, presets=["none", "conservative", "moderate", "aggressive"])
+    assert plan.warnings == []
+    dropouts = [c.recipe.regularization.dropout for c in plan.configurations]
+    assert dropouts == [0.0, 0.2, 0.3, 0.5]
 
 
 @pytest.mark.parametrize(
