@@ -27,6 +27,18 @@ def test_overfitting_recipe_follows_the_decision_process() -> None:
     assert p.summary == "overfitting since epoch 13 of 50 (GL 14%)"
 
 
+def test_patience_follows_the_planned_epochs_not_an_early_stop() -> None:
+    """A run that early stopping cut at 19 of 40 epochs keeps patience 4 (a tenth of 40)."""
+    cut = Judgement("overfitting", Evidence(epochs=19, best_epoch=12, gl=14.0, overfit_since=13))
+    recipe = {"trainer": {"max_epochs": 40}, "early_stopping": {"enabled": True, "patience": 4}}
+    assert not any("patience" in line for line in prescribe(cut, recipe, "recipe").lines())
+    recipe["early_stopping"]["patience"] = 8
+    assert (
+        "early_stopping.patience 8 -> 4 (6 epochs ran past the best)"
+        in prescribe(cut, recipe, "recipe").lines()
+    )
+
+
 def test_severe_overfitting_steps_harder_and_adds_batch_norm() -> None:
     severe = Judgement("overfitting", Evidence(epochs=10, best_epoch=8, gl=40.0, overfit_since=9))
     recipe = {"data": {"dataset": "wine"}, "model": {"type": "mlp", "batch_norm": False}}

@@ -2,8 +2,8 @@
 
 Overfitting follows the chapter's Q7 decision process (add augmentation -> batch norm ->
 dropout -> L2 -> increase strength) with its Q14 step sizes (moderate: dropout +0.1, L2 x3;
-severe: dropout +0.2, L2 x10), then early stopping when many epochs ran past the best.
-Underfitting lowers regularization, or adds capacity when there is none to lower. Diverging
+severe: dropout +0.2, L2 x10), then early stopping when many epochs ran past the best (patience:
+a tenth of the planned ``max_epochs``, from 3 to 15). Underfitting lowers regularization, or adds capacity when there is none to lower. Diverging
 lowers the learning rate 10x and adds gradient clipping; still improving doubles the epochs, but
 after a learning-rate schedule that ended (annealed to about zero) only together with the
 schedule's horizon (a recipe's cosine schedule follows ``max_epochs``; hparams' ``T_max``,
@@ -291,7 +291,8 @@ def _more_regularization(cfg: _Config, severe: bool) -> None:
 
 def _early_stopping(cfg: _Config, judgement: Judgement) -> None:
     e = judgement.evidence
-    patience = _suggested_patience(e.epochs)
+    # A tenth of the planned epochs: the epochs an early stop left would shrink it every round.
+    patience = _suggested_patience(max(e.epochs, int(_number(cfg.value("max_epochs")))))
     past = e.epochs_past_best
     if past is None or past <= patience:
         return
