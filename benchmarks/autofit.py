@@ -19,7 +19,8 @@ than the preset sweep.
 
 With ``--results FILE.jsonl`` every finished (recipe, seed) is appended to the file as one JSON
 line, and a (recipe, seed) already there is not run again: an interrupted benchmark resumes, and
-processes that share the file (different recipes or seeds, ``--threads 1`` each) fill one table.
+processes that share the file (different recipes or seeds, ``--threads 1`` each) fill one table;
+``--redo autofit`` runs that method again (the newer line wins) after a change to it.
 
 Run:
     python benchmarks/autofit.py                       # 3 seeds, the three image/sequence baselines
@@ -100,18 +101,19 @@ def autofit_one(name: str, overrides: list[str], budget: int) -> tuple[float, in
     return test.get("test_acc", float("nan")), state.epochs_used, len(state.rounds), rule
 
 
-def measure(name: str, seed: int, root: Path, extra: list[str]) -> dict[str, tuple]:
-    """Every method on one baseline and seed."""
+def measure(name: str, seed: int, root: Path, extra: list[str], methods: list[str]) -> dict:
+    """``methods`` (of :data:`METHODS`) on one baseline and seed."""
     from lightreg.recipe import load_recipe
 
     overrides = _overrides(seed, root / f"seed{seed}", extra)
     budget = len(PRESETS) * load_recipe(name, overrides).trainer.max_epochs
-    return {
-        "baseline": fit_one(name, overrides),
-        "hand-tuned": fit_one(name.removesuffix("_baseline"), overrides),
-        "sweep": sweep_presets(name, overrides, root / f"seed{seed}" / f"{name}-sweep"),
-        "autofit": autofit_one(name, overrides, budget),
+    runs = {
+        "baseline": lambda: fit_one(name, overrides),
+        "hand-tuned": lambda: fit_one(name.removesuffix("_baseline"), overrides),
+        "sweep": lambda: sweep_presets(name, overrides, root / f"seed{seed}" / f"{name}-sweep"),
+        "autofit": lambda: autofit_one(name, overrides, budget),
     }
+    return {method: runs[method]() for method in methods}
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -186,6 +188,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="where runs go (default: temp)")
     parser.add_argument("--results", type=Path, help="JSON lines to resume from and append to")
     parser.add_argument("--threads", type=int, help="torch threads (1 on a shared machine)")
+    parser.add_argument(
+        "--redo", default="", help="methods to run again even when the results file has them"
+    )
     args = parser.parse_args()
     if args.threads is not None:
         import torch
@@ -197,11 +202,14 @@ def main() -> None:
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     root = args.out or Path(tempfile.mkdtemp(prefix="lightreg-autofit-bench-"))
     done = load_results(args.results)
+    redo = [method for method in args.redo.split(",") if method]
     for name in names:
         for seed in seeds:
-            if (name, seed) in done:
+            have = {k: v for k, v in done.get((name, seed), {}).items() if k not in redo}
+            todo = [method for method in METHODS if method not in have]
+            if not todo:
                 continue
-            done[name, seed] = measure(name, seed, root, args.overrides)
+            done[name, seed] = have | measure(name, seed, root, args.overrides, todo)
             if args.results is not None:
                 line = {"recipe": name, "seed": seed, "methods": done[name, seed]}
                 with args.results.open("a") as file:
