@@ -20,7 +20,8 @@ than the preset sweep.
 With ``--results FILE.jsonl`` every finished (recipe, seed) is appended to the file as one JSON
 line, and a (recipe, seed) already there is not run again: an interrupted benchmark resumes, and
 processes that share the file (different recipes or seeds, ``--threads 1`` each) fill one table;
-``--redo autofit`` runs that method again (the newer line wins) after a change to it.
+``--redo autofit`` runs that method again (the newer line wins) after a change to it; ``--table``
+prints the file's table and runs nothing.
 
 Run:
     python benchmarks/autofit.py                       # 3 seeds, the three image/sequence baselines
@@ -188,6 +189,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="where runs go (default: temp)")
     parser.add_argument("--results", type=Path, help="JSON lines to resume from and append to")
     parser.add_argument("--threads", type=int, help="torch threads (1 on a shared machine)")
+    parser.add_argument("--table", action="store_true", help="print --results' table; run nothing")
     parser.add_argument(
         "--redo", default="", help="methods to run again even when the results file has them"
     )
@@ -203,7 +205,7 @@ def main() -> None:
     root = args.out or Path(tempfile.mkdtemp(prefix="lightreg-autofit-bench-"))
     done = load_results(args.results)
     redo = [method for method in args.redo.split(",") if method]
-    for name in names:
+    for name in [] if args.table else names:
         for seed in seeds:
             have = {k: v for k, v in done.get((name, seed), {}).items() if k not in redo}
             todo = [method for method in METHODS if method not in have]
