@@ -178,6 +178,26 @@ def tabulate(done: dict[tuple[str, int], dict[str, list]], names: list[str], see
     return results
 
 
+def run_missing(
+    done: dict, names: list[str], seeds: range, root: Path, args: argparse.Namespace
+) -> None:
+    """Measure every (recipe, seed) method missing from ``done`` (or in ``--redo``); append each
+    finished (recipe, seed) to ``--results``."""
+    redo = [method for method in args.redo.split(",") if method]
+    for name in names:
+        for seed in seeds:
+            have = {k: v for k, v in done.get((name, seed), {}).items() if k not in redo}
+            todo = [method for method in METHODS if method not in have]
+            if not todo:
+                continue
+            done[name, seed] = have | measure(name, seed, root, args.overrides, todo)
+            if args.results is not None:
+                line = {"recipe": name, "seed": seed, "methods": done[name, seed]}
+                with args.results.open("a") as file:
+                    file.write(json.dumps(line) + "\n")
+            print(f"{name} seed {seed}: done", flush=True)
+
+
 def main() -> None:
     """Run every method on every selected baseline and seed; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -202,22 +222,11 @@ def main() -> None:
     if args.mnist1d:
         names += [name for name in MNIST1D if name not in names]
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    root = args.out or Path(tempfile.mkdtemp(prefix="lightreg-autofit-bench-"))
     done = load_results(args.results)
-    redo = [method for method in args.redo.split(",") if method]
-    for name in [] if args.table else names:
-        for seed in seeds:
-            have = {k: v for k, v in done.get((name, seed), {}).items() if k not in redo}
-            todo = [method for method in METHODS if method not in have]
-            if not todo:
-                continue
-            done[name, seed] = have | measure(name, seed, root, args.overrides, todo)
-            if args.results is not None:
-                line = {"recipe": name, "seed": seed, "methods": done[name, seed]}
-                with args.results.open("a") as file:
-                    file.write(json.dumps(line) + "\n")
-            print(f"{name} seed {seed}: done", flush=True)
-    print(f"runs: {root}\n")
+    if not args.table:
+        root = args.out or Path(tempfile.mkdtemp(prefix="lightreg-autofit-bench-"))
+        run_missing(done, names, seeds, root, args)
+        print(f"runs: {root}\n")
     report(tabulate(done, names, seeds))
 
 
