@@ -40,6 +40,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generalization import summarize
+
 BASELINES = ("mlp_baseline", "cnn_baseline", "lstm_layernorm_baseline")
 MNIST1D = ("mnist1d_mlp_baseline", "mnist1d_cnn_baseline", "mnist1d_lstm_baseline")
 PRESETS = ("none", "conservative", "moderate", "aggressive")
@@ -117,11 +119,6 @@ def measure(name: str, seed: int, root: Path, extra: list[str], methods: list[st
     return {method: runs[method]() for method in methods}
 
 
-def _mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
-
-
 def report(results: dict[str, dict[str, Scores]]) -> None:
     """The table, then each recipe against the targets."""
     print("| recipe | method | test accuracy | total epochs | rounds | stopped by |")
@@ -133,7 +130,7 @@ def report(results: dict[str, dict[str, Scores]]) -> None:
             stops = ", ".join(f"{rule} x{n}" for rule, n in Counter(s.stops).items())
             epochs = statistics.fmean(s.epochs)
             print(
-                f"| {name} | {method} | {_mean_sd(s.test_acc)} | {epochs:.0f} | {rounds} | {stops} |"
+                f"| {name} | {method} | {summarize(s.test_acc)} | {epochs:.0f} | {rounds} | {stops} |"
             )
     print()
     for name, methods in results.items():
@@ -159,7 +156,9 @@ def load_results(path: Path | None) -> dict[tuple[str, int], dict[str, list]]:
     return {(line["recipe"], line["seed"]): line["methods"] for line in lines}
 
 
-def tabulate(done: dict[tuple[str, int], dict[str, list]], names: list[str], seeds: range):
+def tabulate(
+    done: dict[tuple[str, int], dict[str, list]], names: list[str], seeds: range
+) -> dict[str, dict[str, Scores]]:
     """Per recipe (of ``names``, with every seed of ``seeds`` done), each method's scores."""
     results: dict[str, dict[str, Scores]] = {}
     for name in names:

@@ -195,11 +195,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for family in families:
             steps = 8000 if args.epochs is None else args.epochs * 40  # 40 batches of 100 an epoch
-            reproduced[family] = [
-                paper_protocol(f"mnist1d_{family}_baseline", seed, steps)
-                for seed in range(args.seeds)
+            reproduced[family] = (
+                [paper_protocol(f"mnist1d_{family}_baseline", s, steps) for s in range(args.seeds)]
                 if FAMILIES[family].reproduced
-            ]
+                else []
+            )
             print(f"{family} twin, the paper's protocol: {reproduced[family]}", file=sys.stderr)
             twin, twin_cpu = measure(f"mnist1d_{family}_baseline", args.seeds, overrides, root)
             recipe, recipe_cpu = measure(f"mnist1d_{family}", args.seeds, overrides, root)

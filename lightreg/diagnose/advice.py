@@ -3,11 +3,12 @@
 Overfitting follows the chapter's Q7 decision process (add augmentation -> batch norm ->
 dropout -> L2 -> increase strength) with its Q14 step sizes (moderate: dropout +0.1, L2 x3;
 severe: dropout +0.2, L2 x10), then early stopping when many epochs ran past the best (patience:
-a tenth of the planned ``max_epochs``, from 3 to 15). Underfitting lowers regularization, or adds capacity when there is none to lower. Diverging
-lowers the learning rate 10x and adds gradient clipping; still improving doubles the epochs, but
-after a learning-rate schedule that ended (annealed to about zero) only together with the
-schedule's horizon (a recipe's cosine schedule follows ``max_epochs``; hparams' ``T_max``,
-``total_steps``...), else it says so and offers to accept the result.
+a tenth of the planned ``max_epochs``, from 3 to 15). Underfitting lowers regularization, or adds
+capacity when there is none to lower. Diverging lowers the learning rate 10x and adds gradient
+clipping; still improving doubles the epochs, but after a learning-rate schedule that ended
+(annealed to about zero) only together with the schedule's horizon (a recipe's cosine schedule
+follows ``max_epochs``; hparams' ``T_max``, ``total_steps``...), else it says so and offers to
+accept the result.
 
 Every change is a :class:`Change` ``(key path, old, new)``: the text and ``--write-recipe``
 (:mod:`lightreg.diagnose.patch`) both read the same list. Without a config, changes use generic
