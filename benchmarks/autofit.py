@@ -149,20 +149,26 @@ def report(results: dict[str, dict[str, Scores]]) -> None:
 
 
 def load_results(path: Path | None) -> dict[tuple[str, int], dict[str, list]]:
-    """The (recipe, seed) -> method -> values lines of a ``--results`` file (none: empty)."""
+    """(recipe, seed) -> method -> values of a ``--results`` file (none: empty); a method in a
+    later line replaces the earlier one, so lines of different methods or processes merge."""
     if path is None or not path.exists():
         return {}
-    lines = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return {(line["recipe"], line["seed"]): line["methods"] for line in lines}
+    done: dict[tuple[str, int], dict[str, list]] = {}
+    for text in path.read_text().splitlines():
+        if text.strip():
+            line = json.loads(text)
+            done.setdefault((line["recipe"], line["seed"]), {}).update(line["methods"])
+    return done
 
 
 def tabulate(
     done: dict[tuple[str, int], dict[str, list]], names: list[str], seeds: range
 ) -> dict[str, dict[str, Scores]]:
-    """Per recipe (of ``names``, with every seed of ``seeds`` done), each method's scores."""
+    """Per recipe (of ``names``, with every method of every seed of ``seeds`` done), each method's
+    scores."""
     results: dict[str, dict[str, Scores]] = {}
     for name in names:
-        if any((name, seed) not in done for seed in seeds):
+        if any(set(METHODS) - set(done.get((name, seed), {})) for seed in seeds):
             continue
         methods = {method: Scores() for method in METHODS}
         for seed in seeds:
@@ -180,18 +186,19 @@ def tabulate(
 def run_missing(
     done: dict, names: list[str], seeds: range, root: Path, args: argparse.Namespace
 ) -> None:
-    """Measure every (recipe, seed) method missing from ``done`` (or in ``--redo``); append each
-    finished (recipe, seed) to ``--results``."""
+    """Measure every (recipe, seed) method of ``--methods`` missing from ``done`` (or in ``--redo``);
+    append each finished (recipe, seed) to ``--results``."""
     redo = [method for method in args.redo.split(",") if method]
     for name in names:
         for seed in seeds:
             have = {k: v for k, v in done.get((name, seed), {}).items() if k not in redo}
-            todo = [method for method in METHODS if method not in have]
+            todo = [method for method in args.methods.split(",") if method not in have]
             if not todo:
                 continue
-            done[name, seed] = have | measure(name, seed, root, args.overrides, todo)
+            new = measure(name, seed, root, args.overrides, todo)
+            done[name, seed] = have | new
             if args.results is not None:
-                line = {"recipe": name, "seed": seed, "methods": done[name, seed]}
+                line = {"recipe": name, "seed": seed, "methods": new}
                 with args.results.open("a") as file:
                     file.write(json.dumps(line) + "\n")
             print(f"{name} seed {seed}: done", flush=True)
@@ -210,9 +217,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (1 on a shared machine)")
     parser.add_argument("--table", action="store_true", help="print --results' table; run nothing")
     parser.add_argument(
+        "--methods", default=",".join(METHODS), help="the methods to run (the table needs all)"
+    )
+    parser.add_argument(
         "--redo", default="", help="methods to run again even when the results file has them"
     )
     args = parser.parse_args()
+    if unknown := set(args.methods.split(",")) - set(METHODS):
+        parser.error(f"--methods: unknown {sorted(unknown)}; choose from {', '.join(METHODS)}")
     if args.threads is not None:
         import torch
 
