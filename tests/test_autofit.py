@@ -137,9 +137,9 @@ def test_overfitting_is_patched_until_a_good_fit_then_test_is_scored_once(tmp_pa
     assert second.kept_trial.outcome.verdict == "good_fit"
     assert state.stop == Stop("good_fit", "round 1 is a good fit")
     patch = {change["key"]: change["new"] for change in second.trials[0].patch}
-    assert patch["regularization.dropout"] == 0.5 and patch["regularization.weight_decay"] == 1e-3
+    assert patch["regularization.dropout"] == 0.2 and patch["regularization.weight_decay"] == 1e-4
     assert second.decision.startswith("round 1: overfitting since epoch 4 of 8 (GL 54%) -> ")
-    assert "regularization.dropout 0 -> 0.5" in second.decision
+    assert "regularization.dropout 0 -> 0.2 (severe overfitting)" in second.decision
     assert state.selected() is second
     assert no_test_split == [state.folder / "round_1" / "version_0"]
     assert state.test == {"test_acc": 0.5, "test_loss": 1.0}
@@ -150,9 +150,9 @@ def test_overfitting_is_patched_until_a_good_fit_then_test_is_scored_once(tmp_pa
     assert saved["total_epochs"] == 16
     assert AutofitState.load(state.folder).to_dict() == saved
     best = load_recipe(state.folder / "best_recipe.yaml")
-    assert best.name == "t" and best.regularization.dropout == 0.5
+    assert best.name == "t" and best.regularization.dropout == 0.2
     assert best.trainer.enable_progress_bar  # the recipe's own setting, not the runs'
-    assert "+  dropout: 0.5" in recipe_diff(state)
+    assert "+  dropout: 0.2" in recipe_diff(state)
 
 
 def test_selection_reads_the_validation_split_only(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ RECIPE = {
 def test_overfitting_recipe_follows_the_decision_process() -> None:
     p = prescribe(OVERFIT, RECIPE, "recipe")
     assert p.lines() == [
-        "set regularization.augment to 'moderate' (add augmentation)",
+        "set regularization.augment to 'light' (add augmentation)",
         "regularization.dropout 0.3 -> 0.4",
         "regularization.weight_decay 0.0001 -> 0.0003",
         "early_stopping.patience 15 -> 5 (37 epochs ran past the best)",
@@ -45,9 +45,49 @@ def test_severe_overfitting_steps_harder_and_adds_batch_norm() -> None:
     keys = {c.key: (c.old, c.new) for c in prescribe(severe, recipe, "recipe").changes}
     assert keys == {
         ("model", "batch_norm"): (False, True),
-        ("regularization", "dropout"): (0.0, 0.5),
-        ("regularization", "weight_decay"): (0.0, 0.001),
+        ("regularization", "dropout"): (0.0, 0.2),
+        ("regularization", "weight_decay"): (0.0, 0.0001),
     }
+    recipe["regularization"] = {"dropout": 0.2, "weight_decay": 1e-4}
+    keys = {c.key: (c.old, c.new) for c in prescribe(severe, recipe, "recipe").changes}
+    assert keys[("regularization", "dropout")] == (0.2, 0.4)
+    assert keys[("regularization", "weight_decay")] == (1e-4, 1e-3)
+
+
+@pytest.mark.parametrize(
+    ("gl", "augment", "dropout", "decay"),
+    [(14.0, "light", 0.1, 1e-5), (40.0, "moderate", 0.2, 1e-4)],
+)
+def test_the_first_step_from_none_starts_light(gl, augment, dropout, decay) -> None:
+    """From none: the chapter's light rung; the next one when overfitting is severe."""
+    judgement = Judgement(
+        "overfitting", Evidence(epochs=30, best_epoch=28, gl=gl, overfit_since=29)
+    )
+    recipe = {"data": {"dataset": "digits"}, "model": {"type": "cnn"}}
+    keys = {c.key: c.new for c in prescribe(judgement, recipe, "recipe").changes}
+    assert keys == {
+        ("regularization", "augment"): augment,
+        ("regularization", "dropout"): dropout,
+        ("regularization", "weight_decay"): decay,
+    }
+
+
+def test_early_stopping_turned_on_watches_the_validation_loss() -> None:
+    """The epochs past the best are counted on the validation loss: a recipe that early-stopped on
+    nothing gets early stopping on that loss, with a tenth of its planned epochs as patience."""
+    late = Judgement("overfitting", Evidence(epochs=200, best_epoch=25, gl=40.0, overfit_since=36))
+    recipe = {
+        "trainer": {"max_epochs": 200},
+        "early_stopping": {"enabled": False, "monitor": "val_acc", "mode": "max", "patience": 4},
+    }
+    keys = {c.key: (c.old, c.new) for c in prescribe(late, recipe, "recipe").changes}
+    assert keys[("early_stopping", "enabled")] == (False, True)
+    assert keys[("early_stopping", "monitor")] == ("val_acc", "val_loss")
+    assert keys[("early_stopping", "mode")] == ("max", "min")
+    assert keys[("early_stopping", "patience")] == (4, 15)
+    recipe["early_stopping"]["enabled"] = True  # on already: the user's monitor stays
+    keys = {c.key: (c.old, c.new) for c in prescribe(late, recipe, "recipe").changes}
+    assert ("early_stopping", "monitor") not in keys and ("early_stopping", "patience") not in keys
 
 
 def test_preset_values_are_the_old_values() -> None:
@@ -68,8 +108,8 @@ def test_hparams_use_their_own_names() -> None:
 
 def test_without_config_chapter_defaults() -> None:
     lines = prescribe(OVERFIT).lines()
-    assert "set dropout to 0.3 (moderate)" in lines
-    assert "set weight_decay to 0.0001 (moderate)" in lines
+    assert "set dropout to 0.1 (start light)" in lines
+    assert "set weight_decay to 1e-05 (start light)" in lines
 
 
 def test_underfitting_lowers_regularization_then_capacity() -> None:

@@ -120,7 +120,7 @@ def test_single_run_prints_table_plot_and_prescription() -> None:
     result = invoke(FIXTURES / "overfitting" / "version_0")
     assert result.exit_code == 0, result.output
     assert "overfitting" in result.stdout and "best epoch" in result.stdout
-    assert "regularization.dropout 0 -> 0.5" in result.stdout
+    assert "regularization.dropout 0 -> 0.2 (severe overfitting)" in result.stdout
 
 
 @pytest.mark.parametrize(

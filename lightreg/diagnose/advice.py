@@ -2,8 +2,10 @@
 
 Overfitting follows the chapter's Q7 decision process (add augmentation -> batch norm ->
 dropout -> L2 -> increase strength) with its Q14 step sizes (moderate: dropout +0.1, L2 x3;
-severe: dropout +0.2, L2 x10), then early stopping when many epochs ran past the best (patience:
-a tenth of the planned ``max_epochs``, from 3 to 15). Underfitting lowers regularization, or adds
+severe: dropout +0.2, L2 x10), starting light from none (Q7: "start simple, add complexity
+gradually"; moderate: light augmentation, dropout 0.1, L2 1e-5; severe: moderate augmentation,
+0.2, 1e-4), then early stopping on the validation loss when many epochs ran past its best
+(patience: a tenth of the planned ``max_epochs``, from 3 to 15). Underfitting lowers regularization, or adds
 capacity when there is none to lower. Diverging lowers the learning rate 10x and adds gradient
 clipping; still improving doubles the epochs, but after a learning-rate schedule that ended
 (annealed to about zero) only together with the schedule's horizon (a recipe's cosine schedule
@@ -50,6 +52,8 @@ RECIPE_DEFAULTS: dict[tuple[str, ...], Any] = {
     ("model", "channels"): [32, 64],
     ("model", "hidden_size"): 64,
     ("early_stopping", "enabled"): True,
+    ("early_stopping", "monitor"): "val_loss",
+    ("early_stopping", "mode"): "min",
     ("early_stopping", "patience"): 10,
     ("optim", "lr"): 1e-3,
     ("trainer", "max_epochs"): 30,
@@ -66,6 +70,8 @@ RECIPE_KEYS: dict[str, tuple[str, ...]] = {
     "augment": ("regularization", "augment"),
     "batch_norm": ("model", "batch_norm"),
     "es_enabled": ("early_stopping", "enabled"),
+    "monitor": ("early_stopping", "monitor"),
+    "mode": ("early_stopping", "mode"),
     "patience": ("early_stopping", "patience"),
     "lr": ("optim", "lr"),
     "max_epochs": ("trainer", "max_epochs"),
@@ -264,26 +270,30 @@ def _suggested_patience(epochs: int) -> int:
 
 
 def _more_regularization(cfg: _Config, severe: bool) -> None:
+    """One step up the chapter's ladder per knob, starting light (Q7: "start simple, add
+    complexity gradually"): from none, moderate overfitting gets light augmentation, dropout 0.1
+    and weight decay 1e-5, severe overfitting moderate augmentation, 0.2 and 1e-4."""
     augment = cfg.value("augment")
     applicable = cfg.augmentable if cfg.is_recipe else augment in (None, False, "none")
     if applicable and (augment is None or isinstance(augment, str | bool)):
+        first = "moderate" if severe else "light"
         stronger = {"light": "moderate", "moderate": "heavy" if severe else None, "heavy": None}
-        new = stronger.get(augment, "moderate") if isinstance(augment, str) else "moderate"
+        new = stronger.get(augment, first) if isinstance(augment, str) else first
         if new:
-            cfg.set("augment", new, "add augmentation" if new == "moderate" else "")
+            cfg.set("augment", new, "add augmentation" if new == first else "")
     if cfg.value("batch_norm") is False and cfg.model_type != "lstm_layernorm":
         cfg.set("batch_norm", True, "add batch norm")
+    strength = "severe overfitting" if severe else "start light"
     dropout = _number(cfg.value("dropout"))
-    if dropout <= 0:
-        cfg.set("dropout", 0.5 if severe else 0.3, "aggressive" if severe else "moderate")
-    elif dropout < DROPOUT_CAP:
-        cfg.set("dropout", round(min(DROPOUT_CAP, dropout + (0.2 if severe else 0.1)), 2))
+    if dropout < DROPOUT_CAP:
+        step = round(min(DROPOUT_CAP, dropout + (0.2 if severe else 0.1)), 2)
+        cfg.set("dropout", step, strength if dropout <= 0 else "")
     decay_knob = "weight_decay"
     if cfg.is_recipe and _number(cfg.value("l2")) > 0 >= _number(cfg.value("weight_decay")):
         decay_knob = "l2"
     decay = _number(cfg.value(decay_knob))
     if decay <= 0:
-        cfg.set(decay_knob, 1e-3 if severe else 1e-4, "aggressive" if severe else "moderate")
+        cfg.set(decay_knob, 1e-4 if severe else 1e-5, strength)
     elif decay < DECAY_CAP:
         cfg.set(decay_knob, _sig(min(DECAY_CAP, decay * (10 if severe else 3))))
     if severe or (dropout >= DROPOUT_CAP and decay >= DECAY_CAP):
@@ -291,6 +301,9 @@ def _more_regularization(cfg: _Config, severe: bool) -> None:
 
 
 def _early_stopping(cfg: _Config, judgement: Judgement) -> None:
+    """Early stopping when many epochs ran past the best validation loss. Turned on in a recipe,
+    it watches that loss (where the epochs were counted) with a tenth of the planned epochs as
+    patience, whatever its unused settings were."""
     e = judgement.evidence
     # A tenth of the planned epochs: the epochs an early stop left would shrink it every round.
     patience = _suggested_patience(max(e.epochs, int(_number(cfg.value("max_epochs")))))
@@ -298,9 +311,12 @@ def _early_stopping(cfg: _Config, judgement: Judgement) -> None:
     if past is None or past <= patience:
         return
     note = f"{past} epochs ran past the best"
+    current = cfg.value("patience")
     if cfg.is_recipe and cfg.value("es_enabled") is False:
         cfg.set("es_enabled", True, note)
-    current = cfg.value("patience")
+        cfg.set("monitor", "val_loss", "where the epochs past the best were counted")
+        cfg.set("mode", "min")
+        current = None
     if current is None or _number(current) > patience:
         cfg.set("patience", patience, note)
 
