@@ -112,7 +112,7 @@ def test_without_config_chapter_defaults() -> None:
     assert "set weight_decay to 1e-05 (start light)" in lines
 
 
-def test_underfitting_lowers_regularization_then_capacity() -> None:
+def test_underfitting_lowers_regularization_and_widens() -> None:
     under = Judgement("underfitting", Evidence(epochs=20, best_epoch=19))
     recipe = {"regularization": {"dropout": 0.5, "weight_decay": 1e-3, "augment": "heavy"}}
     keys = {c.key: c.new for c in prescribe(under, recipe, "recipe").changes}
@@ -120,9 +120,18 @@ def test_underfitting_lowers_regularization_then_capacity() -> None:
         ("regularization", "dropout"): 0.25,
         ("regularization", "weight_decay"): 0.0001,
         ("regularization", "augment"): "moderate",
+        ("model", "hidden"): [512, 256],  # the schema's default [256, 128], doubled
     }
     bare = {"model": {"type": "mlp", "hidden": [32]}, "data": {"dataset": "wine"}}
     assert prescribe(under, bare, "recipe").lines() == ["model.hidden [32] -> [64] (more capacity)"]
+    lstm = {"model": {"type": "lstm_layernorm", "hidden_size": 32}, "data": {"dataset": "wine"}}
+    assert prescribe(under, lstm, "recipe").lines() == [
+        "model.hidden_size 32 -> 64 (more capacity)"
+    ]
+    assert prescribe(under, {"dropout": 0.4}, "hparams").lines() == [
+        "dropout 0.4 -> 0.2",
+        "if that is not enough: more capacity (wider or deeper model)",
+    ]
 
 
 def test_diverging_and_still_improving() -> None:

@@ -1,20 +1,20 @@
 """Turn a verdict into a prescription: concrete changes tied to the run's recipe or hparams.
 
-Overfitting follows the chapter's Q7 decision process (add augmentation -> batch norm ->
-dropout -> L2 -> increase strength) with its Q14 step sizes (moderate: dropout +0.1, L2 x3;
-severe: dropout +0.2, L2 x10), starting light from none (Q7: "start simple, add complexity
-gradually"; moderate: light augmentation, dropout 0.1, L2 1e-5; severe: moderate augmentation,
-0.2, 1e-4), then early stopping on the validation loss when many epochs ran past its best
-(patience: a tenth of the planned ``max_epochs``, from 3 to 15). Underfitting lowers regularization, or adds
-capacity when there is none to lower. Diverging lowers the learning rate 10x and adds gradient
-clipping; still improving doubles the epochs, but after a learning-rate schedule that ended
-(annealed to about zero) only together with the schedule's horizon (a recipe's cosine schedule
-follows ``max_epochs``; hparams' ``T_max``, ``total_steps``...), else it says so and offers to
-accept the result.
+Overfitting follows the chapter's Q7 decision process (add augmentation -> batch norm -> dropout ->
+L2 -> increase strength) with its Q14 step sizes (moderate: dropout +0.1, L2 x3; severe: dropout
++0.2, L2 x10), starting light from none (Q7: "start simple, add complexity gradually"; moderate:
+light augmentation, dropout 0.1, L2 1e-5; severe: moderate augmentation, 0.2, 1e-4), then early
+stopping on the validation loss when many epochs ran past its best (patience: a tenth of the planned
+``max_epochs``, from 3 to 15). Underfitting lowers regularization and doubles the model's width (the
+chapter's "decrease dropout, decrease L2, increase model capacity"). Diverging lowers the learning
+rate 10x and adds gradient clipping; still improving doubles the epochs, but after a learning-rate
+schedule that ended (annealed to about zero) only together with the schedule's horizon (a recipe's
+cosine schedule follows ``max_epochs``; hparams' ``T_max``, ``total_steps``...), else it says so and
+offers to accept the result.
 
 Every change is a :class:`Change` ``(key path, old, new)``: the text and ``--write-recipe``
 (:mod:`lightreg.diagnose.patch`) both read the same list. Without a config, changes use generic
-names and the chapter's defaults ("set dropout to 0.3 (moderate)").
+names and the chapter's defaults ("set dropout to 0.1 (start light)").
 
 Example:
     >>> from lightreg.diagnose.rules import Evidence, Judgement
@@ -322,6 +322,8 @@ def _early_stopping(cfg: _Config, judgement: Judgement) -> None:
 
 
 def _less_regularization(cfg: _Config) -> None:
+    """The chapter's three remedies for underfitting together: less dropout, less L2 (and the
+    other regularizers one step lighter), and a model twice as wide."""
     before = len(cfg.changes)
     dropout = _number(cfg.value("dropout"))
     if dropout > 0:
@@ -338,9 +340,6 @@ def _less_regularization(cfg: _Config) -> None:
         augment = cfg.value("augment")
         if isinstance(augment, str) and augment in lighter:
             cfg.set("augment", lighter[augment])
-    if len(cfg.changes) > before:
-        cfg.hints.append("if that is not enough: more capacity (wider or deeper model)")
-        return
     capacity = cfg.locate("hidden")
     if capacity and isinstance(capacity[1], int) and not isinstance(capacity[1], bool):
         cfg.set("hidden", capacity[1] * 2, "more capacity")
@@ -348,10 +347,12 @@ def _less_regularization(cfg: _Config) -> None:
         capacity and isinstance(capacity[1], list) and all(isinstance(v, int) for v in capacity[1])
     ):
         cfg.set("hidden", [v * 2 for v in capacity[1]], "more capacity")
-    else:
+    elif len(cfg.changes) == before:
         cfg.hints.append(
             "lower dropout / weight decay if any, or increase model capacity (wider or deeper)"
         )
+    else:
+        cfg.hints.append("if that is not enough: more capacity (wider or deeper model)")
 
 
 def _stabilize(cfg: _Config) -> None:
