@@ -20,8 +20,9 @@ than the preset sweep.
 With ``--results FILE.jsonl`` every finished (recipe, seed) is appended to the file as one JSON
 line, and a (recipe, seed) already there is not run again: an interrupted benchmark resumes, and
 processes that share the file (different recipes or seeds, ``--threads 1`` each) fill one table;
-``--redo autofit`` runs that method again (the newer line wins) after a change to it; ``--table``
-prints the file's table and runs nothing.
+``--redo autofit`` runs that method again (the newer line wins) after a change to it; ``--methods``
+runs some methods now and the others later (lines of one recipe and seed merge); ``--table`` prints
+the file's table and runs nothing.
 
 Run:
     python benchmarks/autofit.py                       # 3 seeds, the three image/sequence baselines
