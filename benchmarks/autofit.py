@@ -193,7 +193,7 @@ def run_missing(
     for name in names:
         for seed in seeds:
             have = {k: v for k, v in done.get((name, seed), {}).items() if k not in redo}
-            todo = [method for method in args.methods.split(",") if method not in have]
+            todo = [method for method in args.methods if method not in have]
             if not todo:
                 continue
             new = measure(name, seed, root, args.overrides, todo)
@@ -224,7 +224,8 @@ def main() -> None:
         "--redo", default="", help="methods to run again even when the results file has them"
     )
     args = parser.parse_args()
-    if unknown := set(args.methods.split(",")) - set(METHODS):
+    args.methods = [method for method in args.methods.split(",") if method]
+    if unknown := set(args.methods) - set(METHODS):
         parser.error(f"--methods: unknown {sorted(unknown)}; choose from {', '.join(METHODS)}")
     if args.threads is not None:
         import torch

@@ -286,8 +286,8 @@ def _more_regularization(cfg: _Config, severe: bool) -> None:
     strength = "severe overfitting" if severe else "start light"
     dropout = _number(cfg.value("dropout"))
     if dropout < DROPOUT_CAP:
-        step = round(min(DROPOUT_CAP, dropout + (0.2 if severe else 0.1)), 2)
-        cfg.set("dropout", step, strength if dropout <= 0 else "")
+        raised = round(min(DROPOUT_CAP, dropout + (0.2 if severe else 0.1)), 2)
+        cfg.set("dropout", raised, strength if dropout <= 0 else "")
     decay_knob = "weight_decay"
     if cfg.is_recipe and _number(cfg.value("l2")) > 0 >= _number(cfg.value("weight_decay")):
         decay_knob = "l2"
