@@ -260,7 +260,6 @@ def _print_round(state: AutofitState, round_: Round) -> None:
 
 
 def _row(round_: Round, trial: Trial, count: int) -> list[str]:
-
     label = str(round_.number) if count == 1 else trial.slug.removeprefix("round_")
     kept = count > 1 and round_.kept is not None and round_.trials[round_.kept] is trial
     change = safe(_short(trial.patch))
@@ -282,16 +281,26 @@ def _row(round_: Round, trial: Trial, count: int) -> list[str]:
 
 
 def _short(patch: list[dict[str, Any]]) -> str:
-    """A patch in a few words: each changed knob's name and new value (the log line has it all)."""
+    """A patch in a few words: each changed knob's name and new value (the log line has it all).
+
+    >>> _short([{"key": "early_stopping.enabled", "new": True}, {"key": "model.hidden", "new": [8]}])
+    'early_stopping=true, hidden=[8]'
+    """
     if not patch:
         return "the recipe as given"
     from lightreg.diagnose.advice import format_value
 
     return ", ".join(
-        f"{change['key'].rsplit('.', 1)[-1]}="
+        f"{_knob(change['key'])}="
         + (change["new"] if isinstance(change["new"], str) else format_value(change["new"]))
         for change in patch
     )
+
+
+def _knob(key: str) -> str:
+    """A key's last part, or its section where that part names no knob (``x.enabled`` is ``x``)."""
+    parts = key.split(".")
+    return parts[-2] if parts[-1] == "enabled" and len(parts) > 1 else parts[-1]
 
 
 def _print_summary(state: AutofitState, report: Path) -> None:
