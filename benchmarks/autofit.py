@@ -189,10 +189,9 @@ def run_missing(
 ) -> None:
     """Measure every (recipe, seed) method of ``--methods`` missing from ``done`` (or in ``--redo``);
     append each finished (recipe, seed) to ``--results``."""
-    redo = [method for method in args.redo.split(",") if method]
     for name in names:
         for seed in seeds:
-            have = {k: v for k, v in done.get((name, seed), {}).items() if k not in redo}
+            have = {k: v for k, v in done.get((name, seed), {}).items() if k not in args.redo}
             todo = [method for method in args.methods if method not in have]
             if not todo:
                 continue
@@ -205,12 +204,17 @@ def run_missing(
             print(f"{name} seed {seed}: done", flush=True)
 
 
+def _names(text: str) -> list[str]:
+    """A comma-separated option as a list: ``"a,,b"`` is ``["a", "b"]``."""
+    return [name for name in text.split(",") if name]
+
+
 def main() -> None:
     """Run every method on every selected baseline and seed; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=42)
-    parser.add_argument("--recipes", default=",".join(BASELINES))
+    parser.add_argument("--recipes", type=_names, default=",".join(BASELINES))
     parser.add_argument("--mnist1d", action="store_true", help="add the MNIST-1D baselines")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=None, help="where runs go (default: temp)")
@@ -218,20 +222,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (1 on a shared machine)")
     parser.add_argument("--table", action="store_true", help="print --results' table; run nothing")
     parser.add_argument(
-        "--methods", default=",".join(METHODS), help="the methods to run (the table needs all)"
+        "--methods",
+        type=_names,
+        default=",".join(METHODS),
+        help="the methods to run (the table needs all)",
     )
     parser.add_argument(
-        "--redo", default="", help="methods to run again even when the results file has them"
+        "--redo",
+        type=_names,
+        default="",
+        help="methods to run again even when the results file has them",
     )
     args = parser.parse_args()
-    args.methods = [method for method in args.methods.split(",") if method]
     if unknown := set(args.methods) - set(METHODS):
         parser.error(f"--methods: unknown {sorted(unknown)}; choose from {', '.join(METHODS)}")
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
-    names = [name for name in args.recipes.split(",") if name]
+    names = list(args.recipes)
     if args.mnist1d:
         names += [name for name in MNIST1D if name not in names]
     seeds = range(args.first_seed, args.first_seed + args.seeds)

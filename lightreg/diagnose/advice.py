@@ -311,13 +311,13 @@ def _early_stopping(cfg: _Config, judgement: Judgement) -> None:
     if past is None or past <= patience:
         return
     note = f"{past} epochs ran past the best"
-    current = cfg.value("patience")
-    if cfg.is_recipe and cfg.value("es_enabled") is False:
+    turned_on = cfg.is_recipe and cfg.value("es_enabled") is False
+    if turned_on:
         cfg.set("es_enabled", True, note)
         cfg.set("monitor", "val_loss", "where the epochs past the best were counted")
         cfg.set("mode", "min")
-        current = None
-    if current is None or _number(current) > patience:
+    current = cfg.value("patience")
+    if turned_on or current is None or _number(current) > patience:
         cfg.set("patience", patience, note)
 
 
